@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `make demo`: build the local control plane on first run (with a visible progress message), then
+# run cmd/demo against it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+assets=$(hack/envtest-assets.sh | tail -1)
+exec go run ./cmd/demo --assets "$assets" "$@"
