@@ -95,14 +95,14 @@ func run(assets, samplesDir, workDir string, runFor time.Duration) error {
 	fmt.Printf(`
 fleetlaps demo is running. In another shell:
 
-  export KUBECONFIG=%s
+  export KUBECONFIG=%s PATH=%s:$PATH
   kubectl get lapspolicies,manageddevices,rotationrequests -A
   kubectl get manageddevices -A -w
   kubectl annotate manageddevice -n frontline ws-0001 %s="$(date -u +%%FT%%TZ)"
   kubectl create -f config/samples/laps_v1_rotationrequest.yaml
 
 Ctrl-C stops everything.
-`, kubeconfig, lapsv1.AnnotationRotateRequestedAt)
+`, kubeconfig, assets, lapsv1.AnnotationRotateRequestedAt)
 
 	select {
 	case <-ctx.Done():
