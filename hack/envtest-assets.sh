@@ -61,6 +61,6 @@ if [ $need_etcd = 1 ]; then
   (cd "$W/e" && go mod tidy >&2 && go build -ldflags "-s -w" -o "$OUT/etcd.tmp" go.etcd.io/etcd/server/v3 >&2)
   mv "$OUT/etcd.tmp" "$OUT/etcd"
   touch "$OUT/.etcd-$ETCD"
-  "$OUT/etcd" --version | head -1 >&2
+  "$OUT/etcd" --version 2>&1 | sed -n 1p >&2
 fi
 echo "$OUT"
