@@ -58,8 +58,8 @@ type Selector struct {
 type bucketKey struct{ namespace, directory string }
 
 type bucket struct {
-	all     int32                        // group with an empty selector, -1 when none
-	scan    []int32                      // groups whose selector has no equality requirement
+	all     int32                         // group with an empty selector, -1 when none
+	scan    []int32                       // groups whose selector has no equality requirement
 	indexed map[string]map[string][]int32 // label key -> value -> groups anchored there
 }
 

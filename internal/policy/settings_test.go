@@ -73,7 +73,7 @@ func TestEffective(t *testing.T) {
 				BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootGroupPolicy,
 				PasswordAgeDays: 30, PasswordLength: 14, PasswordComplexity: lapsv1.ComplexityLargeAndSmallLettersNumbersAndSpecials,
 				PasswordExpirationProtectionEnabled: true,
-				PostAuthenticationResetDelay: 24, PostAuthenticationActions: lapsv1.PostAuthResetPasswordAndLogoff,
+				PostAuthenticationResetDelay:        24, PostAuthenticationActions: lapsv1.PostAuthResetPasswordAndLogoff,
 			},
 		},
 		"should keep DSRM backup on the GroupPolicy root with encryption": {
