@@ -65,16 +65,18 @@ func DefaultFormats(root lapsv1.PolicyRoot) []string {
 
 // ForPolicy validates p (policy.Validate) and renders the artefacts of its root: CSP → SyncML and
 // Intune JSON; GroupPolicy → Registry.pol and its text form; LocalConfiguration → agent JSON;
-// LegacyLAPS → Registry.pol and text under the legacy AdmPwd key.
-func ForPolicy(p *lapsv1.LapsPolicy) ([]Artefact, error) {
+// LegacyLAPS → Registry.pol and text under the legacy AdmPwd key. The Intune policy is named
+// "fleetlaps NAMESPACE/NAME" unless opts say otherwise.
+func ForPolicy(p *lapsv1.LapsPolicy, opts ...Option) ([]Artefact, error) {
 	if errs := policy.Validate(&p.Spec); len(errs) > 0 {
 		return nil, fmt.Errorf("LapsPolicy %s: %w", p.Name, errs.ToAggregate())
 	}
 	s := policy.Effective(&p.Spec)
-	opts := []Option{WithName("fleetlaps " + p.Namespace + "/" + p.Name)}
+	name := "fleetlaps " + p.Namespace + "/" + p.Name
 	if p.Namespace == "" {
-		opts = []Option{WithName("fleetlaps " + p.Name)}
+		name = "fleetlaps " + p.Name
 	}
+	opts = append([]Option{WithName(name)}, opts...)
 	var out []Artefact
 	for _, f := range DefaultFormats(s.PolicyRoot) {
 		data, err := Render(f, s, opts...)
