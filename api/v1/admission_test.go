@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/policy/policytest"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
 
@@ -346,5 +347,30 @@ func TestAdmission_StatusIsASubresource(t *testing.T) {
 	md.Status.Account = "Administrator"
 	if err := k8s.Status().Update(ctx, md); err != nil {
 		t.Fatalf("status subresource update: %v", err)
+	}
+}
+
+// TestLapsPolicyAdmission_AgreesWithGoValidation sends the policy engine's shared table (the one
+// policy.Validate and kubectl-laps are tested on) to the real apiserver: one set of rules, two
+// implementations, same verdicts.
+func TestLapsPolicyAdmission_AgreesWithGoValidation(t *testing.T) {
+	for _, c := range policytest.AdmissionCases {
+		t.Run(c.Name, func(t *testing.T) {
+			p := &lapsv1.LapsPolicy{Spec: c.Spec}
+			p.GenerateName, p.Namespace = "table-", "default"
+			err := k8s.Create(context.Background(), p, client.DryRunAll, client.FieldValidation("Strict"))
+			switch {
+			case c.Valid || c.GoOnly:
+				if err != nil {
+					t.Fatalf("apiserver rejected a spec the table admits: %v", err)
+				}
+			case err == nil:
+				t.Fatalf("apiserver admitted a spec the table rejects (want an error naming %q)", c.FieldContains)
+			case !apierrors.IsInvalid(err):
+				t.Fatalf("want 422 Invalid, got %s: %v", apierrors.ReasonForError(err), err)
+			case !strings.Contains(err.Error(), c.FieldContains):
+				t.Fatalf("apiserver message does not name %q: %v", c.FieldContains, err)
+			}
+		})
 	}
 }
