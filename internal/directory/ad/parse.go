@@ -18,14 +18,16 @@ const filetimeEpochOffset = 116444736000000000
 
 // Filetime is a parsed AD Large Integer time.
 type Filetime struct {
-	// Time is the instant; zero when the attribute held 0 or "never".
+	// Time is the instant; zero for "never". "0" parses to 1601-01-01T00:00:00Z, a time long
+	// past: administrators (and legacy LAPS tooling) write 0 to force a rotation at the next cycle.
 	Time time.Time
-	// Never is set for 0x7FFFFFFFFFFFFFFF and for 0, which AD also uses for "not set / never".
+	// Never is set for AD's "never" value 0x7FFFFFFFFFFFFFFF.
 	Never bool
 }
 
 // ParseFiletime parses a FILETIME written as a decimal string (100 ns ticks since 1601-01-01 UTC).
-// "0" and "9223372036854775807" mean never. Negative or non-decimal values are errors.
+// "9223372036854775807" means never; "0" is 1601-01-01 (see Filetime). Negative or non-decimal
+// values are errors.
 func ParseFiletime(s string) (Filetime, error) {
 	if s == "" {
 		return Filetime{}, errors.New("empty value")
@@ -45,7 +47,7 @@ func ParseFiletime(s string) (Filetime, error) {
 	switch {
 	case v < 0:
 		return Filetime{}, fmt.Errorf("negative FILETIME %d", v)
-	case v == 0 || v == filetimeNever:
+	case v == filetimeNever:
 		return Filetime{Never: true}, nil
 	}
 	return Filetime{Time: filetimeToTime(v)}, nil
