@@ -8,6 +8,9 @@
 #   SAMBA_EXTEND_SCHEMA=0   skip the LAPS schema extension (a domain without msLAPS-*)
 #   SAMBA_COMPUTERS=N       add N plain computer objects (cn=fleet-NNNNN) offline before start
 #   SAMBA_IP=127.x.y.z      loopback address to bind (default: a random one)
+#   SAMBA_START=0           prepare everything but do not start samba; the caller runs
+#                           SAMBA_START_CMD itself (the Go harness does, so that samba dies with
+#                           the test binary) and writes its pid to DIR/samba.pid
 #
 # Samba 4.17 hard-codes its LDAP ports (389, 636, 3268, 3269), so instead of a random port each
 # instance binds a random address of 127.0.0.0/8; Linux routes the whole block to lo.
@@ -125,23 +128,8 @@ if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
 	ldbadd -H "$SAM" "$DIR/computers.ldif" >/dev/null
 fi
 
-log "starting samba on $IP"
-samba -F --no-process-group -M single -s "$CONF" >"$DIR/samba.out" 2>&1 &
-echo $! > "$DIR/samba.pid"
-for _ in $(seq 1 150); do
-	if (exec 3<>"/dev/tcp/$IP/636") 2>/dev/null; then break; fi
-	if ! kill -0 "$(cat "$DIR/samba.pid")" 2>/dev/null; then
-		log "samba exited; see $DIR/samba.out and $DIR/samba.log"
-		tail -20 "$DIR/samba.out" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-(exec 3<>"/dev/tcp/$IP/636") 2>/dev/null || { log "samba did not open $IP:636"; exit 1; }
-
 cat > "$DIR/env" <<ENV
 SAMBA_DIR=$DIR
-SAMBA_PID=$(cat "$DIR/samba.pid")
 SAMBA_IP=$IP
 SAMBA_LDAPS_URL=ldaps://$IP:636
 SAMBA_LDAP_URL=ldap://$IP:389
@@ -158,5 +146,26 @@ SAMBA_RO_DN=CN=fleetlaps-ro,CN=Users,$BASE
 SAMBA_RO_PASSWORD=$ROPASS
 SAMBA_SAM=$SAM
 SAMBA_CONF=$CONF
+SAMBA_START_CMD=samba -F --no-process-group -M single -s $CONF
 ENV
+if [[ "${SAMBA_START:-1}" == 0 ]]; then
+	cat "$DIR/env"
+	exit 0
+fi
+
+log "starting samba on $IP"
+samba -F --no-process-group -M single -s "$CONF" >"$DIR/samba.out" 2>&1 </dev/null &
+echo $! > "$DIR/samba.pid"
+for _ in $(seq 1 150); do
+	if (exec 3<>"/dev/tcp/$IP/636") 2>/dev/null; then break; fi
+	if ! kill -0 "$(cat "$DIR/samba.pid")" 2>/dev/null; then
+		log "samba exited; see $DIR/samba.out and $DIR/samba.log"
+		tail -20 "$DIR/samba.out" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+(exec 3<>"/dev/tcp/$IP/636") 2>/dev/null || { log "samba did not open $IP:636"; exit 1; }
+
+echo "SAMBA_PID=$(cat "$DIR/samba.pid")" >> "$DIR/env"
 cat "$DIR/env"

@@ -10,11 +10,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -46,6 +48,8 @@ type Server struct {
 	Elapsed                time.Duration
 	env                    map[string]string
 	scripts                string
+	proc                   *exec.Cmd
+	exited                 chan error
 }
 
 // RepoRoot finds the module root (the directory holding go.mod) from the working directory.
@@ -86,7 +90,7 @@ func Start(opts Options) (*Server, error) {
 	}
 	start := time.Now()
 	cmd := exec.Command("bash", filepath.Join(scripts, "up.sh"), dir)
-	cmd.Env = append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers))
+	cmd.Env = append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers), "SAMBA_START=0")
 	if opts.NoLAPSSchema {
 		cmd.Env = append(cmd.Env, "SAMBA_EXTEND_SCHEMA=0")
 	}
@@ -113,17 +117,71 @@ func Start(opts Options) (*Server, error) {
 		BindDN: env["SAMBA_BIND_DN"], BindPassword: env["SAMBA_BIND_PASSWORD"],
 		ReadOnlyDN: env["SAMBA_RO_DN"], ROPassword: env["SAMBA_RO_PASSWORD"],
 	}
-	if s.LDAPSURL == "" || s.BindDN == "" {
+	if s.LDAPSURL == "" || s.BindDN == "" || env["SAMBA_CONF"] == "" {
 		_ = s.Stop()
 		return nil, fmt.Errorf("adtest: up.sh printed no connection details:\n%s\n%s", out, stderr.String())
 	}
+	if err := s.startSamba(); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	s.Elapsed = time.Since(start)
 	return s, nil
+}
+
+// startSamba runs samba as a child that dies with the test binary (see pdeathsig), writes its
+// pid where down.sh looks, and waits for LDAPS to accept connections.
+func (s *Server) startSamba() error {
+	logf, err := os.Create(filepath.Join(s.Dir, "samba.out"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("samba", "-F", "--no-process-group", "-M", "single", "-s", s.env["SAMBA_CONF"])
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setPdeathsig(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("adtest: starting samba: %w", err)
+	}
+	s.proc = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.exited = exited
+	if err := os.WriteFile(filepath.Join(s.Dir, "samba.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	addr := s.IP + ":636"
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "samba.out"))
+			return fmt.Errorf("adtest: samba exited (%v):\n%s", err, out)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("adtest: samba did not open %s within 30s", addr)
 }
 
 // Stop stops the DC and removes its directory (KEEP=1 in the environment keeps it).
 func (s *Server) Stop() error {
 	if s == nil {
 		return nil
+	}
+	if s.proc != nil && s.proc.Process != nil {
+		_ = s.proc.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = s.proc.Process.Kill()
+			<-s.exited
+		}
+		s.proc = nil
 	}
 	return exec.Command("bash", filepath.Join(s.scripts, "down.sh"), s.Dir).Run()
 }
