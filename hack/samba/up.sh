@@ -6,11 +6,13 @@
 #
 # Environment:
 #   SAMBA_EXTEND_SCHEMA=0   skip the LAPS schema extension (a domain without msLAPS-*)
-#   SAMBA_COMPUTERS=N       add N plain computer objects (cn=fleet-NNNNN) offline before start
+#   SAMBA_COMPUTERS=N       add N computer objects (cn=fleet-NNNNN, a mix of LAPS states, see
+#                           gen-computers.py) offline with ldbadd before start
 #   SAMBA_IP=127.x.y.z      loopback address to bind (default: a random one)
 #   SAMBA_START=0           prepare everything but do not start samba; the caller runs
-#                           SAMBA_START_CMD itself (the Go harness does, so that samba dies with
-#                           the test binary) and writes its pid to DIR/samba.pid
+#                           "samba -F --no-process-group -M single -s $SAMBA_CONF" itself (the Go
+#                           harness does, so that samba dies with the test binary) and writes its
+#                           pid to DIR/samba.pid for down.sh
 #
 # Samba 4.17 hard-codes its LDAP ports (389, 636, 3268, 3269), so instead of a random port each
 # instance binds a random address of 127.0.0.0/8; Linux routes the whole block to lo.
@@ -38,7 +40,8 @@ ROPASS='R3ad-Only-Passw0rd!'
 if [[ -z "${SAMBA_IP:-}" ]]; then
 	for _ in $(seq 1 50); do
 		SAMBA_IP="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))"
-		if ! ss -Hltn "( sport = :636 or sport = :389 )" | grep -q "$SAMBA_IP:"; then break; fi
+		# ss (iproute2) may be missing on a minimal machine; a clash is then caught at start.
+		if ! command -v ss >/dev/null || ! ss -Hltn "( sport = :636 or sport = :389 )" | grep -q "$SAMBA_IP:"; then break; fi
 	done
 fi
 IP=$SAMBA_IP
@@ -146,7 +149,6 @@ SAMBA_RO_DN=CN=fleetlaps-ro,CN=Users,$BASE
 SAMBA_RO_PASSWORD=$ROPASS
 SAMBA_SAM=$SAM
 SAMBA_CONF=$CONF
-SAMBA_START_CMD=samba -F --no-process-group -M single -s $CONF
 ENV
 if [[ "${SAMBA_START:-1}" == 0 ]]; then
 	cat "$DIR/env"

@@ -56,6 +56,7 @@ type Directory struct {
 	// snapshot state
 	devices   map[string]directory.DeviceRecord
 	watermark watermark
+	lastFull  time.Time
 }
 
 var _ directory.Directory = (*Directory)(nil)
@@ -386,7 +387,8 @@ func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
 			d.schema = s
 		}
 		full := d.devices == nil || d.watermark.dsServiceName != info.dsServiceName ||
-			d.watermark.invocationID != info.invocationID || info.invocationID == ""
+			d.watermark.invocationID != info.invocationID || info.invocationID == "" ||
+			d.now().Sub(d.lastFull) >= d.cfg.FullResyncInterval.Duration
 		filter := "(objectClass=computer)"
 		if !full {
 			filter = fmt.Sprintf("(&(objectClass=computer)(uSNChanged>=%d))", d.watermark.usn+1)
@@ -410,6 +412,9 @@ func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
 		// The watermark is the USN read before the search: changes made during the pass have a
 		// higher uSNChanged and are read again next time.
 		d.watermark = watermark{dsServiceName: info.dsServiceName, invocationID: info.invocationID, usn: info.highestUSN}
+		if full {
+			d.lastFull = snap.Taken
+		}
 		entriesTotal.WithLabelValues(d.cfg.Name).Add(float64(len(seen)))
 		return nil
 	})

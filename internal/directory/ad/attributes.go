@@ -3,6 +3,8 @@ package ad
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fleetlaps/fleetlaps/internal/directory"
 )
 
 // Attributes the controller reads or writes (outer permission ring only).
@@ -47,7 +49,7 @@ func windowsLAPSAttributes() []string {
 func legacyLAPSAttributes() []string {
 	out := []string{attrLegacyExpiration}
 	for _, a := range deniedAttributes {
-		if a.Source == "Legacy" {
+		if a.Source == directory.SourceLegacy {
 			out = append(out, a.Name)
 		}
 	}

@@ -18,6 +18,8 @@ const (
 	// DefaultPageSize is AD's MaxPageSize.
 	DefaultPageSize = 1000
 	DefaultTimeout  = 30 * time.Second
+	// DefaultFullResyncInterval bounds how long a deleted computer stays in the snapshot.
+	DefaultFullResyncInterval = time.Hour
 )
 
 // Config is one Active Directory connection, read from the manager's config file (a ConfigMap);
@@ -49,6 +51,10 @@ type Config struct {
 	PageSize int `json:"pageSize,omitempty" yaml:"pageSize,omitempty"`
 	// Timeout bounds dialing and every request (default 30s).
 	Timeout Duration `json:"timeout,omitempty" yaml:"timeout,omitempty"`
+	// FullResyncInterval forces a full pass when the last one is older (default 1h). Incremental
+	// passes cannot see deleted computers or computers moved out of the search bases; full
+	// passes report them in Snapshot.Removed.
+	FullResyncInterval Duration `json:"fullResyncInterval,omitempty" yaml:"fullResyncInterval,omitempty"`
 	// MaxRetries is how often a pass reconnects (to the next DC, with backoff) after a dropped
 	// connection before it gives up (default 3).
 	MaxRetries int `json:"maxRetries,omitempty" yaml:"maxRetries,omitempty"`
@@ -95,6 +101,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 3
+	}
+	if c.FullResyncInterval.Duration == 0 {
+		c.FullResyncInterval.Duration = DefaultFullResyncInterval
 	}
 	return c
 }
@@ -166,6 +175,9 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout.Duration < 0 {
 		bad("timeout", "must not be negative")
+	}
+	if c.FullResyncInterval.Duration < 0 {
+		bad("fullResyncInterval", "must not be negative")
 	}
 	if c.MaxRetries < 0 {
 		bad("maxRetries", "must not be negative")

@@ -238,13 +238,71 @@ func TestSnapshot_incrementalReadsOnlyChangedEntries(t *testing.T) {
 		t.Fatalf("quiet pass: %v full=%v changed=%v devices=%d", err, third.Full, third.Changed, len(third.Devices))
 	}
 
+	// A computer deleted between passes: incremental passes cannot see it; the periodic full
+	// pass reports it as removed.
+	if err := admin(t).Del(ldap.NewDelRequest(fleetDN(1499), nil)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { restoreFleetComputer(t, 1499) })
+	gone := m["fleet-01499"].Key
+	d.mu.Lock()
+	d.lastFull = d.lastFull.Add(-2 * time.Hour)
+	d.mu.Unlock()
+	resync, err := d.Snapshot(context.Background())
+	if err != nil || !resync.Full || !slices.Equal(resync.Removed, []string{gone}) || len(resync.Devices) != fleetSize-1 {
+		t.Fatalf("full resync: %v full=%v removed=%v (want %s) devices=%d", err, resync.Full, resync.Removed, gone, len(resync.Devices))
+	}
+
 	// Another DC database (a restore changes invocationId): the next pass must be full.
 	d.mu.Lock()
 	d.watermark.invocationID = "00000000-0000-0000-0000-000000000001"
 	d.mu.Unlock()
 	fourth, err := d.Snapshot(context.Background())
-	if err != nil || !fourth.Full || len(fourth.Devices) != fleetSize || len(fourth.Changed) != 0 || len(fourth.Removed) != 0 {
+	if err != nil || !fourth.Full || len(fourth.Devices) != fleetSize-1 || len(fourth.Changed) != 0 || len(fourth.Removed) != 0 {
 		t.Fatalf("pass after invocationId change: %v full=%v devices=%d changed=%d", err, fourth.Full, len(fourth.Devices), len(fourth.Changed))
+	}
+}
+
+// restoreFleetComputer re-creates a deleted fleet computer (without LAPS state) so later tests
+// see fleetSize computers again.
+func restoreFleetComputer(t *testing.T, i int) {
+	name := fmt.Sprintf("fleet-%05d", i)
+	a := ldap.NewAddRequest(fleetDN(i), nil)
+	a.Attribute("objectClass", []string{"computer"})
+	a.Attribute("sAMAccountName", []string{name + "$"})
+	a.Attribute("userAccountControl", []string{"4096"})
+	if err := admin(t).Add(a); err != nil {
+		t.Errorf("restoring %s: %v", name, err)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t, testConfig(t, fleetBase), logr.Discard())
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := d.Snapshot(ctx); err != nil {
+				errs <- err
+			}
+			if _, err := d.CheckSchema(ctx); err != nil {
+				errs <- err
+			}
+			if _, err := d.ResolvePrincipal(ctx, srv.Domain+`\LAPS Readers`); err != nil {
+				errs <- err
+			}
+			if err := d.RequestRotation(ctx, directory.DeviceRef{DistinguishedName: fleetDN(30 + i)}, time.Now()); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 
