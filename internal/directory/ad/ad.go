@@ -168,14 +168,8 @@ func classify(err error) directory.ErrorKind {
 			return directory.ErrUnreachable
 		}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return directory.ErrUnreachable
-	}
-	var ce *tls.CertificateVerificationError
-	if errors.As(err, &ce) {
-		return directory.ErrUnreachable
-	}
+	// Dial and TLS failures (a wrong CA fails closed here), timeouts, cancellation and result
+	// codes not listed above: no usable server.
 	return directory.ErrUnreachable
 }
 

@@ -134,3 +134,38 @@ func TestSameRecordIgnoresUSN(t *testing.T) {
 		t.Fatal("a version change is a change")
 	}
 }
+
+func TestApplyMetadataPicksTheLatestPasswordAttribute(t *testing.T) {
+	const cleartext, encrypted, legacy, other = 0x80000001, 0x80000002, 0x80000003, 0x80000009
+	d := &Directory{schema: &schemaInfo{sourceByAttID: map[uint32]directory.PasswordSource{
+		cleartext: directory.SourceCleartext, encrypted: directory.SourceEncrypted, legacy: directory.SourceLegacy,
+	}}}
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	cases := map[string]struct {
+		md       []attrMetadata
+		want     directory.PasswordSource
+		wantTime time.Time
+	}{
+		"should take the only password attribute": {md: []attrMetadata{{AttID: cleartext, Changed: t0}}, want: directory.SourceCleartext, wantTime: t0},
+		"should take the most recently changed one": {md: []attrMetadata{
+			{AttID: encrypted, Changed: t0}, {AttID: cleartext, Changed: t0.Add(time.Hour)},
+		}, want: directory.SourceCleartext, wantTime: t0.Add(time.Hour)},
+		"should prefer encrypted when changed in the same second": {md: []attrMetadata{
+			{AttID: cleartext, Changed: t0}, {AttID: encrypted, Changed: t0}, {AttID: legacy, Changed: t0},
+		}, want: directory.SourceEncrypted, wantTime: t0},
+		"should ignore other attributes":                            {md: []attrMetadata{{AttID: other, Changed: t0.Add(time.Hour)}, {AttID: legacy, Changed: t0}}, want: directory.SourceLegacy, wantTime: t0},
+		"should leave the source unknown without password metadata": {md: []attrMetadata{{AttID: other, Changed: t0}}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var rec directory.DeviceRecord
+			d.applyMetadata(&rec, tc.md)
+			if rec.Source != tc.want || !rec.PasswordUpdateTime.Equal(tc.wantTime) {
+				t.Fatalf("got %q at %v, want %q at %v", rec.Source, rec.PasswordUpdateTime, tc.want, tc.wantTime)
+			}
+			if tc.want != "" && rec.UpdateTimeSource != directory.UpdateTimeReplicationMetadata {
+				t.Fatalf("update time source %q", rec.UpdateTimeSource)
+			}
+		})
+	}
+}
