@@ -652,3 +652,57 @@ func TestCheckSchema(t *testing.T) {
 		t.Errorf("rotation without schema: %v, want ErrSchemaMissing", err)
 	}
 }
+
+// What a Windows LAPS client does when it rotates (switching from clear text to encryption
+// here): one modify that writes the encrypted password, clears the clear-text one and writes a
+// new version GUID and expiry. The outer ring sees the new update time and source through
+// replication metadata alone.
+func TestSnapshot_updateTimeFollowsADeviceRotation(t *testing.T) {
+	ctx := context.Background()
+	d := newDir(t, testConfig(t, fleetBase), logr.Discard())
+	if _, err := d.Snapshot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // metadata has one-second resolution
+	before := time.Now().Truncate(time.Second)
+
+	const i = 24 // clear text in the fixture
+	header := make([]byte, 16)
+	blob := append(header, []byte("FAKE-CMS-FLEETSECRET-rotated")...)
+	req := ldap.NewModifyRequest(fleetDN(i), nil)
+	req.Replace("msLAPS-EncryptedPassword", []string{string(blob)})
+	req.Delete("msLAPS-Password", nil)
+	ver, _ := GUIDBytes("11111111-2222-3333-4444-555555555555")
+	req.Replace(attrPasswordVersion, []string{string(ver)})
+	req.Replace(attrExpiration, []string{FormatFiletime(before.Add(30 * 24 * time.Hour))})
+	if err := admin(t).Modify(req); err != nil {
+		t.Fatal(err)
+	}
+	// A clear-text password removed without a replacement (i = 33): the metadata of the removal
+	// still names the clear-text attribute, so the source stays Cleartext (documented caveat).
+	del := ldap.NewModifyRequest(fleetDN(33), nil)
+	del.Delete("msLAPS-Password", nil)
+	if err := admin(t).Modify(del); err != nil {
+		t.Fatal(err)
+	}
+
+	snap, err := d.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := byName(snap)
+	r := m[fmt.Sprintf("fleet-%05d", i)]
+	if snap.Full || !slices.Contains(snap.Changed, r.Key) {
+		t.Fatalf("rotation not seen as a change: full=%v changed=%v", snap.Full, snap.Changed)
+	}
+	if r.Source != directory.SourceEncrypted || r.UpdateTimeSource != directory.UpdateTimeReplicationMetadata ||
+		r.PasswordUpdateTime.Before(before) || r.PasswordUpdateTime.After(time.Now().Add(time.Second)) ||
+		r.CurrentPasswordVersion != "11111111-2222-3333-4444-555555555555" {
+		t.Errorf("after rotation: source=%q update=%v (%q), want Encrypted at >= %v; version %q",
+			r.Source, r.PasswordUpdateTime, r.UpdateTimeSource, before, r.CurrentPasswordVersion)
+	}
+	cleared := m["fleet-00033"]
+	if cleared.Source != directory.SourceCleartext || cleared.PasswordUpdateTime.Before(before) {
+		t.Errorf("cleared password: source=%q update=%v", cleared.Source, cleared.PasswordUpdateTime)
+	}
+}
