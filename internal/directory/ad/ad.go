@@ -229,10 +229,7 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("%s: rootDSE: %w", raw, err))
 			continue
 		}
-		if info.dsServiceName != d.dc.dsServiceName || info.invocationID != d.dc.invocationID {
-			d.schema = nil // another DC (or a restored one): reload attribute ids
-		}
-		d.dc = info
+		d.setDCLocked(info)
 		d.log.V(1).Info("connected", "directory", d.cfg.Name, "url", raw, "dsServiceName", info.dsServiceName)
 		return nil
 	}
@@ -268,6 +265,15 @@ func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 		}
 	}
 	return conn, nil
+}
+
+// setDCLocked records the DC state; on another DC (or a restored one) the schema's attribute ids
+// are reloaded.
+func (d *Directory) setDCLocked(info dcInfo) {
+	if info.dsServiceName != d.dc.dsServiceName || info.invocationID != d.dc.invocationID {
+		d.schema = nil
+	}
+	d.dc = info
 }
 
 func (d *Directory) readDCInfoLocked() (dcInfo, error) {
@@ -369,10 +375,7 @@ func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
 		if err != nil {
 			return err
 		}
-		if info.dsServiceName != d.dc.dsServiceName || info.invocationID != d.dc.invocationID {
-			d.schema = nil
-		}
-		d.dc = info
+		d.setDCLocked(info)
 		if d.schema == nil {
 			s, err := d.loadSchemaLocked(conn)
 			if err != nil {
