@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# up.sh DIR: provision a throw-away Samba AD DC into DIR (loopback only), extend its schema with
+# the Windows LAPS and legacy LAPS attributes, create the controller's bind accounts with only the
+# outer LAPS permission ring, and start it. Prints shell-style KEY=value lines (also written to
+# DIR/env) describing how to reach it.
+#
+# Environment:
+#   SAMBA_EXTEND_SCHEMA=0   skip the LAPS schema extension (a domain without msLAPS-*)
+#   SAMBA_COMPUTERS=N       add N computer objects (cn=fleet-NNNNN, a mix of LAPS states, see
+#                           gen-computers.py) offline with ldbadd before start
+#   SAMBA_IP=127.x.y.z      loopback address to bind (default: a random one)
+#   SAMBA_START=0           prepare everything but do not start samba; the caller runs
+#                           "samba -F --no-process-group -M single -s $SAMBA_CONF" itself (the Go
+#                           harness does, so that samba dies with the test binary) and writes its
+#                           pid to DIR/samba.pid for down.sh
+#
+# Samba 4.17 hard-codes its LDAP ports (389, 636, 3268, 3269), so instead of a random port each
+# instance binds a random address of 127.0.0.0/8; Linux routes the whole block to lo.
+set -euo pipefail
+
+DIR=${1:?usage: up.sh DIR}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+for bin in samba samba-tool ldbadd ldbmodify openssl; do
+	command -v "$bin" >/dev/null || {
+		echo "up.sh: $bin not found; install the Debian packages in $HERE/packages.txt" >&2
+		exit 2
+	}
+done
+
+REALM=FLEET.TEST
+DOMAIN=FLEET
+BASE="DC=fleet,DC=test"
+ADMINPASS='Adm1n-Passw0rd!'
+CTRLPASS='Ctrl-Passw0rd!1'
+ROPASS='R3ad-Only-Passw0rd!'
+
+if [[ -z "${SAMBA_IP:-}" ]]; then
+	for _ in $(seq 1 50); do
+		SAMBA_IP="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))"
+		# ss (iproute2) may be missing on a minimal machine; a clash is then caught at start.
+		if ! command -v ss >/dev/null || ! ss -Hltn "( sport = :636 or sport = :389 )" | grep -q "$SAMBA_IP:"; then break; fi
+	done
+fi
+IP=$SAMBA_IP
+T=$DIR/samba
+mkdir -p "$T" "$DIR/tls" "$DIR/run"
+
+log() { echo "up.sh: $*" >&2; }
+
+# --- TLS: own CA and a server certificate with IP SANs (Samba's self-made one has a negative
+# serial that Go rejects).
+(
+	cd "$DIR/tls"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=fleetlaps test CA" \
+		-keyout ca.key -out ca.pem -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj "/CN=dc1.fleet.test" -keyout key.pem -out server.csr 2>/dev/null
+	printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:dc1.fleet.test,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$IP" > ext.cnf
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+		-extfile ext.cnf -out cert.pem 2>/dev/null
+	# a second, unrelated CA for "wrong CA" tests
+	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=wrong CA" \
+		-keyout wrong-ca.key -out wrong-ca.pem 2>/dev/null
+	chmod 600 key.pem ca.key wrong-ca.key
+)
+
+# --- provision
+log "provisioning $REALM into $T"
+samba-tool domain provision --targetdir="$T" --realm=$REALM --domain=$DOMAIN \
+	--server-role=dc --dns-backend=NONE --use-rfc2307 --adminpass="$ADMINPASS" \
+	--host-name=dc1 --host-ip="$IP" \
+	--option="interfaces = $IP/8" --option="bind interfaces only = yes" \
+	--option="ldb:nosync = true" >"$DIR/provision.log" 2>&1 || {
+	cat "$DIR/provision.log" >&2
+	exit 1
+}
+CONF=$T/etc/smb.conf
+# provision rewrites [global]; drop what we override, then add what it drops or does not know.
+sed -i -E '/^\s*(server services|log file|logging|ldb:nosync) *=/d' "$CONF"
+sed -i "/^\[global\]/a\\
+\tserver services = ldap\\
+\tldb:nosync = true\\
+\tldap server require strong auth = no\\
+\tpid directory = $T/pid\\
+\tncalrpc dir = $T/ncalrpc\\
+\twinbindd socket directory = $T/winbindd\\
+\tntp signd socket directory = $T/ntp_signd\\
+\tlog file = $DIR/samba.log\\
+\ttls enabled = yes\\
+\ttls keyfile = $DIR/tls/key.pem\\
+\ttls certfile = $DIR/tls/cert.pem\\
+\ttls cafile = $DIR/tls/ca.pem\\
+\tdsdb:schema update allowed = true" "$CONF"
+SAM=$T/private/sam.ldb
+ldbx() { "$@" --option="dsdb:schema update allowed=true" -H "$SAM" -s "$CONF"; }
+
+if [[ "${SAMBA_EXTEND_SCHEMA:-1}" != 0 ]]; then
+	log "extending the schema"
+	sed "s/@BASE@/$BASE/g" "$HERE/laps-schema-attributes.ldif" > "$DIR/schema1.ldif"
+	sed "s/@BASE@/$BASE/g" "$HERE/laps-schema-class.ldif" > "$DIR/schema2.ldif"
+	ldbmodify -H "$SAM" --option="dsdb:schema update allowed=true" "$DIR/schema1.ldif" >"$DIR/schema.log" 2>&1
+	ldbmodify -H "$SAM" --option="dsdb:schema update allowed=true" "$DIR/schema2.ldif" >>"$DIR/schema.log" 2>&1
+fi
+
+log "creating accounts and fixture objects"
+samba-tool user create fleetlaps-ctrl "$CTRLPASS" -H "$SAM" -s "$CONF" >/dev/null
+samba-tool user create fleetlaps-ro "$ROPASS" -H "$SAM" -s "$CONF" >/dev/null
+samba-tool group add "LAPS Readers" -H "$SAM" -s "$CONF" >/dev/null
+samba-tool ou create "OU=Fleet,$BASE" -H "$SAM" -s "$CONF" >/dev/null
+CTRLSID=$(samba-tool user show fleetlaps-ctrl -H "$SAM" -s "$CONF" --attributes=objectSid | awk '/^objectSid:/{print $2}')
+
+if [[ "${SAMBA_EXTEND_SCHEMA:-1}" != 0 ]]; then
+	# The outer ring: write (and read) the two expiration attributes, inherited by computer
+	# objects, on every container that holds computers. Reading of non-confidential metadata
+	# comes from the default "Authenticated Users: read" of the computer class.
+	COMPUTER_CLASS=bf967a86-0de6-11d0-a285-00aa003049e2
+	for ou in "OU=Fleet,$BASE" "CN=Computers,$BASE" "OU=Domain Controllers,$BASE"; do
+		for attr in 7b3c1e9a-0a6e-4a8e-9d0b-4c1a44010001 7b3c1e9a-0a6e-4a8e-9d0b-4c1a44010009; do
+			samba-tool dsacl set -H "$SAM" -s "$CONF" --objectdn="$ou" \
+				--sddl="(OA;CIIO;RPWP;$attr;$COMPUTER_CLASS;$CTRLSID)" >/dev/null
+		done
+	done
+fi
+
+if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
+	log "adding $SAMBA_COMPUTERS computers"
+	python3 "$HERE/gen-computers.py" "$BASE" "$SAMBA_COMPUTERS" > "$DIR/computers.ldif"
+	ldbadd -H "$SAM" "$DIR/computers.ldif" >/dev/null
+fi
+
+cat > "$DIR/env" <<ENV
+SAMBA_DIR=$DIR
+SAMBA_IP=$IP
+SAMBA_LDAPS_URL=ldaps://$IP:636
+SAMBA_LDAP_URL=ldap://$IP:389
+SAMBA_CA=$DIR/tls/ca.pem
+SAMBA_WRONG_CA=$DIR/tls/wrong-ca.pem
+SAMBA_REALM=$REALM
+SAMBA_DOMAIN=$DOMAIN
+SAMBA_BASE=$BASE
+SAMBA_ADMIN_DN=CN=Administrator,CN=Users,$BASE
+SAMBA_ADMIN_PASSWORD=$ADMINPASS
+SAMBA_BIND_DN=CN=fleetlaps-ctrl,CN=Users,$BASE
+SAMBA_BIND_PASSWORD=$CTRLPASS
+SAMBA_RO_DN=CN=fleetlaps-ro,CN=Users,$BASE
+SAMBA_RO_PASSWORD=$ROPASS
+SAMBA_SAM=$SAM
+SAMBA_CONF=$CONF
+ENV
+if [[ "${SAMBA_START:-1}" == 0 ]]; then
+	cat "$DIR/env"
+	exit 0
+fi
+
+log "starting samba on $IP"
+samba -F --no-process-group -M single -s "$CONF" >"$DIR/samba.out" 2>&1 </dev/null &
+echo $! > "$DIR/samba.pid"
+for _ in $(seq 1 150); do
+	if (exec 3<>"/dev/tcp/$IP/636") 2>/dev/null; then break; fi
+	if ! kill -0 "$(cat "$DIR/samba.pid")" 2>/dev/null; then
+		log "samba exited; see $DIR/samba.out and $DIR/samba.log"
+		tail -20 "$DIR/samba.out" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+(exec 3<>"/dev/tcp/$IP/636") 2>/dev/null || { log "samba did not open $IP:636"; exit 1; }
+
+echo "SAMBA_PID=$(cat "$DIR/samba.pid")" >> "$DIR/env"
+cat "$DIR/env"

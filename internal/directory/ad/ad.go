@@ -1,0 +1,841 @@
+// Package ad is the Active Directory backend of directory.Directory over LDAP (go-ldap).
+//
+// The controller holds only the outer LAPS permission ring (LAPS-REFERENCE.md §1): it reads
+// non-confidential metadata and writes the expiration time. It never requests a password
+// attribute: the search uses an explicit allow-list (attributes.go) checked against the
+// deny-list (denylist.go). The update time and the password source come from the replication
+// metadata of the password attributes, which the outer ring may read.
+package ad
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/go-logr/logr"
+
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+)
+
+// Options are the non-config collaborators of a Directory.
+type Options struct {
+	Logger logr.Logger
+	// Now stamps snapshots (default time.Now).
+	Now func() time.Time
+	// Backoff is the first wait before reconnecting; it doubles per attempt (default 200ms).
+	Backoff time.Duration
+}
+
+// Directory is the AD implementation of directory.Directory. Operations are serialised on one
+// connection, which is (re)established lazily and fails over across Config.URLs in order.
+type Directory struct {
+	cfg     Config
+	log     logr.Logger
+	now     func() time.Time
+	backoff time.Duration
+	roots   *x509.CertPool
+
+	mu     sync.Mutex
+	conn   *ldap.Conn
+	connTo string
+	dc     dcInfo
+	schema *schemaInfo
+
+	// snapshot state
+	devices   map[string]directory.DeviceRecord
+	watermark watermark
+	lastFull  time.Time
+}
+
+var _ directory.Directory = (*Directory)(nil)
+
+// dcInfo is what the rootDSE and the NTDS Settings object say about the DC we are bound to.
+type dcInfo struct {
+	defaultNC, configNC, schemaNC string
+	dsServiceName                 string
+	invocationID                  string
+	highestUSN                    int64
+}
+
+// watermark is where the previous pass stopped: incremental passes are valid only on the same
+// DC database (dsServiceName and invocationId unchanged).
+type watermark struct {
+	dsServiceName, invocationID string
+	usn                         int64
+}
+
+// New validates cfg and returns a Directory; it does not connect.
+func New(cfg Config, opts Options) (*Directory, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
+	}
+	if err := checkAllowList(searchAttributes); err != nil {
+		return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
+	}
+	cfg = cfg.WithDefaults()
+	d := &Directory{cfg: cfg, log: opts.Logger, now: opts.Now, backoff: opts.Backoff}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.backoff == 0 {
+		d.backoff = 200 * time.Millisecond
+	}
+	if cfg.CAFile != "" || cfg.CAPEM != "" {
+		pem := []byte(cfg.CAPEM)
+		if cfg.CAFile != "" {
+			b, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
+			}
+			pem = b
+		}
+		d.roots = x509.NewCertPool()
+		d.roots.AppendCertsFromPEM(pem)
+	}
+	registerMetrics()
+	return d, nil
+}
+
+func (d *Directory) Name() string         { return d.cfg.Name }
+func (d *Directory) Type() directory.Type { return directory.TypeActiveDirectory }
+
+// Close drops the connection.
+func (d *Directory) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropLocked()
+	return nil
+}
+
+func (d *Directory) dropLocked() {
+	if d.conn != nil {
+		_ = d.conn.Close()
+		d.conn = nil
+		d.connTo = ""
+	}
+}
+
+func (d *Directory) fail(op string, kind directory.ErrorKind, err error) error {
+	e := directory.NewError(kind, d.cfg.Name, op, err)
+	countError(d.cfg.Name, e)
+	return e
+}
+
+// failClassified wraps err with the kind classify gives it, unless it already is classified.
+func (d *Directory) failClassified(op string, err error) error {
+	var de *directory.Error
+	if errors.As(err, &de) {
+		countError(d.cfg.Name, de)
+		return de
+	}
+	return d.fail(op, classify(err), err)
+}
+
+// classify maps go-ldap and network errors to directory error kinds.
+func classify(err error) directory.ErrorKind {
+	var le *ldap.Error
+	if errors.As(err, &le) {
+		switch le.ResultCode {
+		case ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInappropriateAuthentication,
+			ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired:
+			return directory.ErrAuthFailed
+		case ldap.LDAPResultInsufficientAccessRights, ldap.LDAPResultAuthorizationDenied:
+			return directory.ErrPermissionDenied
+		case ldap.LDAPResultNoSuchObject:
+			return directory.ErrNotFound
+		case ldap.LDAPResultUndefinedAttributeType, ldap.LDAPResultObjectClassViolation,
+			ldap.LDAPResultNoSuchAttribute:
+			return directory.ErrSchemaMissing
+		case ldap.LDAPResultBusy, ldap.LDAPResultAdminLimitExceeded:
+			return directory.ErrThrottled
+		case ldap.LDAPResultInvalidAttributeSyntax, ldap.LDAPResultConstraintViolation:
+			return directory.ErrBadData
+		case ldap.ErrorNetwork, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown,
+			ldap.LDAPResultTimeout, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultConnectError,
+			ldap.ErrorUnexpectedResponse, ldap.ErrorMalformedPacket:
+			return directory.ErrUnreachable
+		}
+	}
+	// Dial and TLS failures (a wrong CA fails closed here), timeouts, cancellation and result
+	// codes not listed above: no usable server.
+	return directory.ErrUnreachable
+}
+
+// isConnectionLost says whether err means the connection is gone (retry on another one). go-ldap
+// reports a connection closed under a running request with an untyped error; callers also
+// check Conn.IsClosing.
+func isConnectionLost(err error) bool {
+	var le *ldap.Error
+	if errors.As(err, &le) {
+		switch le.ResultCode {
+		case ldap.ErrorNetwork, ldap.LDAPResultServerDown, ldap.LDAPResultUnavailable,
+			ldap.LDAPResultConnectError, ldap.ErrorUnexpectedResponse, ldap.ErrorMalformedPacket,
+			ldap.LDAPResultTimeout:
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// connectLocked dials the URLs in order until one answers and accepts the bind.
+func (d *Directory) connectLocked(ctx context.Context) error {
+	if d.conn != nil && !d.conn.IsClosing() {
+		return nil
+	}
+	d.dropLocked()
+	password, err := d.cfg.readPassword()
+	if err != nil {
+		return directory.NewError(directory.ErrInvalidConfig, d.cfg.Name, "connect", err)
+	}
+	var errs []error
+	for _, raw := range d.cfg.URLs {
+		if err := ctx.Err(); err != nil {
+			return directory.NewError(directory.ErrUnreachable, d.cfg.Name, "connect", err)
+		}
+		conn, err := d.dial(ctx, raw)
+		if err != nil {
+			d.log.V(1).Info("domain controller unreachable", "directory", d.cfg.Name, "url", raw, "error", err.Error())
+			errs = append(errs, fmt.Errorf("%s: %w", raw, err))
+			continue
+		}
+		conn.SetTimeout(d.cfg.Timeout.Duration)
+		if err := conn.Bind(d.cfg.BindDN, password); err != nil {
+			_ = conn.Close()
+			kind := classify(err)
+			if kind == directory.ErrAuthFailed {
+				// The same credentials would fail on every DC of the domain.
+				return directory.NewError(kind, d.cfg.Name, "bind", fmt.Errorf("%s as %s: %w", raw, d.cfg.BindDN, err))
+			}
+			errs = append(errs, fmt.Errorf("%s: bind: %w", raw, err))
+			continue
+		}
+		d.conn, d.connTo = conn, raw
+		info, err := d.readDCInfoLocked()
+		if err != nil {
+			d.dropLocked()
+			errs = append(errs, fmt.Errorf("%s: rootDSE: %w", raw, err))
+			continue
+		}
+		d.setDCLocked(info)
+		d.log.V(1).Info("connected", "directory", d.cfg.Name, "url", raw, "dsServiceName", info.dsServiceName)
+		return nil
+	}
+	return directory.NewError(directory.ErrUnreachable, d.cfg.Name, "connect", errors.Join(errs...))
+}
+
+func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{RootCAs: d.roots, MinVersion: tls.VersionTLS12, ServerName: d.cfg.TLSServerName}
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	dialer := &net.Dialer{Timeout: d.cfg.Timeout.Duration}
+	if dl, ok := ctx.Deadline(); ok {
+		dialer.Deadline = dl
+	}
+	var conn *ldap.Conn
+	if u.Scheme == "ldaps" {
+		conn, err = ldap.DialURL(raw, ldap.DialWithTLSDialer(tc, dialer))
+	} else {
+		conn, err = ldap.DialURL(raw, ldap.DialWithDialer(dialer))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme == "ldap" && d.cfg.StartTLS {
+		if err := conn.StartTLS(tc); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("StartTLS: %w", err)
+		}
+	}
+	return conn, nil
+}
+
+// setDCLocked records the DC state; on another DC (or a restored one) the schema's attribute ids
+// are reloaded.
+func (d *Directory) setDCLocked(info dcInfo) {
+	if info.dsServiceName != d.dc.dsServiceName || info.invocationID != d.dc.invocationID {
+		d.schema = nil
+	}
+	d.dc = info
+}
+
+func (d *Directory) readDCInfoLocked() (dcInfo, error) {
+	res, err := d.conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"defaultNamingContext", "configurationNamingContext", "schemaNamingContext",
+			"dsServiceName", "highestCommittedUSN"}, nil))
+	if err != nil {
+		return dcInfo{}, err
+	}
+	if len(res.Entries) != 1 {
+		return dcInfo{}, errors.New("no rootDSE")
+	}
+	e := res.Entries[0]
+	info := dcInfo{
+		defaultNC:     e.GetAttributeValue("defaultNamingContext"),
+		configNC:      e.GetAttributeValue("configurationNamingContext"),
+		schemaNC:      e.GetAttributeValue("schemaNamingContext"),
+		dsServiceName: e.GetAttributeValue("dsServiceName"),
+	}
+	info.highestUSN, _ = strconv.ParseInt(e.GetAttributeValue("highestCommittedUSN"), 10, 64)
+	if info.dsServiceName != "" {
+		res, err := d.conn.Search(ldap.NewSearchRequest(info.dsServiceName, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			0, 0, false, "(objectClass=*)", []string{"invocationId"}, nil))
+		if err == nil && len(res.Entries) == 1 {
+			info.invocationID, _ = ParseGUID(res.Entries[0].GetRawAttributeValue("invocationId"))
+		}
+	}
+	return info, nil
+}
+
+// withConn runs fn on a live connection, reconnecting (with backoff, failing over in URL order)
+// when the connection drops, at most MaxRetries times. ctx cancellation closes the connection.
+func (d *Directory) withConn(ctx context.Context, op string, fn func(conn *ldap.Conn) error) error {
+	wait := d.backoff
+	for attempt := 0; ; attempt++ {
+		if err := d.connectLocked(ctx); err != nil {
+			if attempt < d.cfg.MaxRetries && directory.KindOf(err) == directory.ErrUnreachable {
+				if !sleep(ctx, wait) {
+					return d.failClassified(op, err)
+				}
+				wait *= 2
+				continue
+			}
+			return d.failClassified(op, err)
+		}
+		conn := d.conn
+		stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+		err := fn(conn)
+		stop()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			d.dropLocked()
+			return d.fail(op, directory.ErrUnreachable, ctx.Err())
+		}
+		lost := isConnectionLost(err) || conn.IsClosing()
+		if !lost || attempt >= d.cfg.MaxRetries {
+			if lost {
+				d.dropLocked()
+			}
+			return d.failClassified(op, err)
+		}
+		d.log.Info("connection lost, reconnecting", "directory", d.cfg.Name, "url", d.connTo, "op", op,
+			"attempt", attempt+1, "error", err.Error())
+		d.dropLocked()
+		if !sleep(ctx, wait) {
+			return d.fail(op, directory.ErrUnreachable, ctx.Err())
+		}
+		wait *= 2
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Snapshot reads every computer under the search bases (or, on the same DC database as the
+// previous pass, only those with a higher uSNChanged) and returns the merged view.
+func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
+	start := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+
+	var (
+		snap       *directory.Snapshot
+		roundTrips int
+	)
+	err := d.withConn(ctx, "snapshot", func(conn *ldap.Conn) error {
+		// Re-read the DC state on every attempt: a reconnect may land on another DC.
+		info, err := d.readDCInfoLocked()
+		if err != nil {
+			return err
+		}
+		d.setDCLocked(info)
+		if d.schema == nil {
+			s, err := d.loadSchemaLocked(conn)
+			if err != nil {
+				return err
+			}
+			d.schema = s
+		}
+		full := d.devices == nil || d.watermark.dsServiceName != info.dsServiceName ||
+			d.watermark.invocationID != info.invocationID || info.invocationID == "" ||
+			d.now().Sub(d.lastFull) >= d.cfg.FullResyncInterval.Duration
+		filter := "(objectClass=computer)"
+		if !full {
+			filter = fmt.Sprintf("(&(objectClass=computer)(uSNChanged>=%d))", d.watermark.usn+1)
+		}
+		bases := d.cfg.SearchBases
+		if len(bases) == 0 {
+			bases = []string{info.defaultNC}
+		}
+		seen := make(map[string]directory.DeviceRecord)
+		for _, base := range bases {
+			n, err := d.pagedSearch(conn, base, filter, func(e *ldap.Entry) {
+				rec := d.parseEntry(e)
+				seen[rec.Key] = rec
+			})
+			roundTrips += n
+			if err != nil {
+				return err
+			}
+		}
+		snap = d.merge(seen, full)
+		// The watermark is the USN read before the search: changes made during the pass have a
+		// higher uSNChanged and are read again next time.
+		d.watermark = watermark{dsServiceName: info.dsServiceName, invocationID: info.invocationID, usn: info.highestUSN}
+		if full {
+			d.lastFull = snap.Taken
+		}
+		entriesTotal.WithLabelValues(d.cfg.Name).Add(float64(len(seen)))
+		return nil
+	})
+	roundTripsTotal.WithLabelValues(d.cfg.Name).Add(float64(roundTrips))
+	snapshotDuration.WithLabelValues(d.cfg.Name).Observe(time.Since(start).Seconds())
+	if err != nil {
+		d.log.Error(err, "snapshot failed", "directory", d.cfg.Name, "roundTrips", roundTrips)
+		return nil, err
+	}
+	snap.RoundTrips = roundTrips
+	d.log.V(1).Info("snapshot", "directory", d.cfg.Name, "full", snap.Full, "roundTrips", roundTrips,
+		"devices", len(snap.Devices), "changed", len(snap.Changed), "removed", len(snap.Removed),
+		"duration", time.Since(start).String())
+	return snap, nil
+}
+
+// pagedSearch runs one paged subtree search and returns the number of round trips (pages).
+// When the last page is exactly full, AD and Samba still return a cookie and one more, empty,
+// page is fetched: that page counts as a round trip.
+func (d *Directory) pagedSearch(conn *ldap.Conn, base, filter string, each func(*ldap.Entry)) (int, error) {
+	paging := ldap.NewControlPaging(uint32(d.cfg.PageSize))
+	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0,
+		int(d.cfg.Timeout.Seconds()), false, filter, searchAttributes, []ldap.Control{paging})
+	trips := 0
+	for {
+		res, err := conn.Search(req)
+		trips++
+		if err != nil {
+			return trips, err
+		}
+		for _, e := range res.Entries {
+			each(e)
+		}
+		ctl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if !ok || len(ctl.Cookie) == 0 {
+			return trips, nil
+		}
+		paging.SetCookie(ctl.Cookie)
+	}
+}
+
+// merge folds the entries read by this pass into the previous view.
+func (d *Directory) merge(seen map[string]directory.DeviceRecord, full bool) *directory.Snapshot {
+	prev := d.devices
+	next := make(map[string]directory.DeviceRecord, max(len(prev), len(seen)))
+	if !full {
+		maps.Copy(next, prev)
+	}
+	snap := &directory.Snapshot{Directory: d.cfg.Name, Full: full}
+	for k, rec := range seen {
+		old, ok := prev[k]
+		if !ok || !sameRecord(old, rec) {
+			snap.Changed = append(snap.Changed, k)
+		}
+		next[k] = rec
+	}
+	if full {
+		for k := range prev {
+			if _, ok := seen[k]; !ok {
+				snap.Removed = append(snap.Removed, k)
+			}
+		}
+	}
+	slices.Sort(snap.Changed)
+	slices.Sort(snap.Removed)
+	d.devices = next
+	snap.Devices = maps.Clone(next)
+	snap.Taken = d.now()
+	return snap
+}
+
+// sameRecord compares two records ignoring USNChanged: a change of an attribute the controller
+// does not read (lastLogonTimestamp, say) bumps the USN but is not a change of LAPS state.
+func sameRecord(a, b directory.DeviceRecord) bool {
+	a.USNChanged, b.USNChanged = 0, 0
+	return a.Key == b.Key && a.Name == b.Name && a.DistinguishedName == b.DistinguishedName &&
+		a.ObjectGUID == b.ObjectGUID && a.SAMAccountName == b.SAMAccountName &&
+		a.DNSHostName == b.DNSHostName && a.ObjectSID == b.ObjectSID &&
+		a.DomainController == b.DomainController &&
+		a.PasswordExpirationTime.Equal(b.PasswordExpirationTime) &&
+		a.PasswordNeverExpires == b.PasswordNeverExpires &&
+		a.PasswordUpdateTime.Equal(b.PasswordUpdateTime) && a.UpdateTimeSource == b.UpdateTimeSource &&
+		a.CurrentPasswordVersion == b.CurrentPasswordVersion && a.Source == b.Source &&
+		a.LegacyExpirationTime.Equal(b.LegacyExpirationTime) && slices.Equal(a.BadData, b.BadData)
+}
+
+// userAccountControl bits.
+const (
+	uacServerTrustAccount = 0x2000
+)
+
+// parseEntry turns one search entry into a record. It never fails: malformed values are listed
+// in BadData and the rest of the record is filled.
+func (d *Directory) parseEntry(e *ldap.Entry) directory.DeviceRecord {
+	rec := directory.DeviceRecord{
+		DistinguishedName: e.DN,
+		Name:              e.GetAttributeValue(attrCN),
+		SAMAccountName:    e.GetAttributeValue(attrSAMAccountName),
+		DNSHostName:       e.GetAttributeValue(attrDNSHostName),
+	}
+	bad := func(attr string, err error) { rec.BadData = append(rec.BadData, attr+": "+err.Error()) }
+
+	if g, err := ParseGUID(e.GetRawAttributeValue(attrObjectGUID)); err != nil {
+		bad(attrObjectGUID, err)
+		rec.Key = "dn:" + strings.ToLower(e.DN) // still unique; the device is reported, not lost
+	} else {
+		rec.ObjectGUID, rec.Key = g, g
+	}
+	if raw := e.GetRawAttributeValue(attrObjectSID); len(raw) > 0 {
+		if s, err := ParseSID(raw); err != nil {
+			bad(attrObjectSID, err)
+		} else {
+			rec.ObjectSID = s
+		}
+	}
+	if v := e.GetAttributeValue(attrUserAccountControl); v != "" {
+		if uac, err := strconv.ParseInt(v, 10, 64); err != nil {
+			bad(attrUserAccountControl, fmt.Errorf("not an integer: %q", v))
+		} else {
+			rec.DomainController = uac&uacServerTrustAccount != 0
+		}
+	}
+	if strings.Contains(strings.ToLower(e.DN), ",ou=domain controllers,") {
+		rec.DomainController = true
+	}
+	if v := e.GetAttributeValue(attrUSNChanged); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil {
+			bad(attrUSNChanged, fmt.Errorf("not an integer: %q", v))
+		} else {
+			rec.USNChanged = n
+		}
+	}
+	if v := e.GetAttributeValue(attrExpiration); v != "" {
+		if ft, err := ParseFiletime(v); err != nil {
+			bad(attrExpiration, err)
+		} else {
+			rec.PasswordExpirationTime, rec.PasswordNeverExpires = ft.Time, ft.Never
+		}
+	}
+	if raw := e.GetRawAttributeValue(attrPasswordVersion); len(raw) > 0 {
+		if g, err := ParseGUID(raw); err != nil {
+			bad(attrPasswordVersion, err)
+		} else {
+			rec.CurrentPasswordVersion = g
+		}
+	}
+	if v := e.GetAttributeValue(attrLegacyExpiration); v != "" {
+		if ft, err := ParseFiletime(v); err != nil {
+			bad(attrLegacyExpiration, err)
+		} else if !ft.Never {
+			rec.LegacyExpirationTime = ft.Time
+		}
+	}
+	if raw := e.GetRawAttributeValue(attrReplMetadata); len(raw) > 0 {
+		md, err := parseReplPropertyMetaData(raw)
+		if err != nil {
+			bad(attrReplMetadata, err)
+		} else {
+			d.applyMetadata(&rec, md)
+		}
+	}
+	if rec.Source == directory.SourceNone && !rec.LegacyExpirationTime.IsZero() {
+		rec.Source = directory.SourceLegacy
+	}
+	return rec
+}
+
+// sourceRank breaks ties between password attributes changed in the same second: Windows LAPS
+// writes the new attribute and clears the others in one modify, so the same originating time
+// appears on both; the encrypted form is the one Windows LAPS prefers.
+var sourceRank = map[directory.PasswordSource]int{
+	directory.SourceEncrypted: 3, directory.SourceCleartext: 2, directory.SourceLegacy: 1,
+}
+
+// applyMetadata sets PasswordUpdateTime and Source from the originating-change times of the
+// password attributes. Caveat: metadata outlives a cleared value, so a password attribute that
+// was cleared without being replaced still counts until another one changes later.
+func (d *Directory) applyMetadata(rec *directory.DeviceRecord, md []attrMetadata) {
+	if d.schema == nil {
+		return
+	}
+	var best attrMetadata
+	var bestSource directory.PasswordSource
+	for _, m := range md {
+		src, ok := d.schema.sourceByAttID[m.AttID]
+		if !ok || m.Changed.IsZero() {
+			continue
+		}
+		if bestSource == "" || m.Changed.After(best.Changed) ||
+			(m.Changed.Equal(best.Changed) && sourceRank[src] > sourceRank[bestSource]) {
+			best, bestSource = m, src
+		}
+	}
+	if bestSource != "" {
+		rec.PasswordUpdateTime = best.Changed
+		rec.UpdateTimeSource = directory.UpdateTimeReplicationMetadata
+		rec.Source = bestSource
+	}
+}
+
+// schemaInfo is what the schema says about the LAPS attributes.
+type schemaInfo struct {
+	present map[string]bool
+	// sourceByAttID maps the replication attid (msDS-IntId) of the current-password attributes
+	// to the source they stand for.
+	sourceByAttID map[uint32]directory.PasswordSource
+}
+
+func (d *Directory) loadSchemaLocked(conn *ldap.Conn) (*schemaInfo, error) {
+	names := append(windowsLAPSAttributes(), legacyLAPSAttributes()...)
+	var f strings.Builder
+	f.WriteString("(&(objectClass=attributeSchema)(|")
+	for _, n := range names {
+		f.WriteString("(lDAPDisplayName=" + ldap.EscapeFilter(n) + ")")
+	}
+	f.WriteString("))")
+	res, err := conn.Search(ldap.NewSearchRequest(d.dc.schemaNC, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0,
+		int(d.cfg.Timeout.Seconds()), false, f.String(), []string{"lDAPDisplayName", "msDS-IntId", "attributeID"}, nil))
+	if err != nil {
+		return nil, err
+	}
+	s := &schemaInfo{present: map[string]bool{}, sourceByAttID: map[uint32]directory.PasswordSource{}}
+	for _, e := range res.Entries {
+		name := e.GetAttributeValue("lDAPDisplayName")
+		for _, n := range names {
+			if strings.EqualFold(n, name) {
+				s.present[n] = true
+			}
+		}
+		id, err := strconv.ParseInt(e.GetAttributeValue("msDS-IntId"), 10, 64)
+		if err != nil {
+			// Attributes of the base schema have no msDS-IntId; their attid comes from the
+			// prefix map, which this backend does not decode yet: no update time for them.
+			d.log.V(1).Info("attribute has no msDS-IntId; its update time is not derived", "directory", d.cfg.Name, "attribute", name)
+			continue
+		}
+		for _, a := range deniedAttributes {
+			if a.Source != "" && strings.EqualFold(a.Name, name) {
+				s.sourceByAttID[uint32(int32(id))] = a.Source
+			}
+		}
+	}
+	return s, nil
+}
+
+// CheckSchema reports which LAPS attributes the schema has.
+func (d *Directory) CheckSchema(ctx context.Context) (directory.SchemaReport, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var rep directory.SchemaReport
+	err := d.withConn(ctx, "checkSchema", func(conn *ldap.Conn) error {
+		s, err := d.loadSchemaLocked(conn)
+		if err != nil {
+			return err
+		}
+		d.schema = s
+		rep = directory.SchemaReport{}
+		for _, n := range windowsLAPSAttributes() {
+			if s.present[n] {
+				rep.Present = append(rep.Present, n)
+			} else {
+				rep.Missing = append(rep.Missing, n)
+			}
+		}
+		for _, n := range legacyLAPSAttributes() {
+			if s.present[n] {
+				rep.Present = append(rep.Present, n)
+			}
+		}
+		rep.Legacy = s.present[attrLegacyExpiration]
+		return nil
+	})
+	return rep, err
+}
+
+// RequestRotation writes the expiration time (legacy: ms-Mcs-AdmPwdExpirationTime) to at.
+// Writing the same value again is harmless, so the call is idempotent.
+func (d *Directory) RequestRotation(ctx context.Context, device directory.DeviceRef, at time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	attr := attrExpiration
+	if device.Legacy {
+		attr = attrLegacyExpiration
+	}
+	value := FormatFiletime(at)
+	err := d.withConn(ctx, "requestRotation", func(conn *ldap.Conn) error {
+		dn := device.DistinguishedName
+		if dn == "" {
+			var err error
+			if dn, err = d.findByGUIDLocked(conn, device.Key); err != nil {
+				return err
+			}
+		}
+		req := ldap.NewModifyRequest(dn, nil)
+		req.Replace(attr, []string{value})
+		return conn.Modify(req)
+	})
+	if err != nil {
+		return err
+	}
+	d.log.Info("rotation requested", "directory", d.cfg.Name, "dn", device.DistinguishedName, "key", device.Key,
+		"attribute", attr, "at", at.UTC().Format(time.RFC3339))
+	return nil
+}
+
+func (d *Directory) findByGUIDLocked(conn *ldap.Conn, key string) (string, error) {
+	raw, err := GUIDBytes(key)
+	if err != nil {
+		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("device key: %w", err))
+	}
+	res, err := conn.Search(ldap.NewSearchRequest(d.dc.defaultNC, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2,
+		int(d.cfg.Timeout.Seconds()), false, "(&(objectClass=computer)(objectGUID="+escapeBytes(raw)+"))", []string{"1.1"}, nil))
+	if err != nil {
+		return "", err
+	}
+	if len(res.Entries) != 1 {
+		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("no computer with objectGUID %s", key))
+	}
+	return res.Entries[0].DN, nil
+}
+
+func escapeBytes(b []byte) string {
+	var sb strings.Builder
+	for _, c := range b {
+		fmt.Fprintf(&sb, "\\%02x", c)
+	}
+	return sb.String()
+}
+
+// ResolvePrincipal turns a SID, DOMAIN\name or name@domain into the SID of an existing user or
+// group of this domain.
+func (d *Directory) ResolvePrincipal(ctx context.Context, name string) (string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	name = strings.TrimSpace(name)
+	var sid string
+	err := d.withConn(ctx, "resolvePrincipal", func(conn *ldap.Conn) error {
+		filter, err := d.principalFilterLocked(conn, name)
+		if err != nil {
+			return err
+		}
+		res, err := conn.Search(ldap.NewSearchRequest(d.dc.defaultNC, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2,
+			int(d.cfg.Timeout.Seconds()), false,
+			"(&(|(objectClass=user)(objectClass=group))"+filter+")", []string{attrObjectSID}, nil))
+		if err != nil {
+			return err
+		}
+		switch len(res.Entries) {
+		case 0:
+			return directory.NewError(directory.ErrNotFound, d.cfg.Name, "resolvePrincipal", fmt.Errorf("no user or group %q", name))
+		case 1:
+		default:
+			return directory.NewError(directory.ErrBadData, d.cfg.Name, "resolvePrincipal", fmt.Errorf("%q matches %d objects", name, len(res.Entries)))
+		}
+		s, err := ParseSID(res.Entries[0].GetRawAttributeValue(attrObjectSID))
+		if err != nil {
+			return directory.NewError(directory.ErrBadData, d.cfg.Name, "resolvePrincipal", err)
+		}
+		sid = s
+		return nil
+	})
+	return sid, err
+}
+
+func (d *Directory) principalFilterLocked(conn *ldap.Conn, name string) (string, error) {
+	notFound := func(format string, args ...any) error {
+		return directory.NewError(directory.ErrNotFound, d.cfg.Name, "resolvePrincipal", fmt.Errorf(format, args...))
+	}
+	dnsDomain := dnsDomainOf(d.dc.defaultNC)
+	switch {
+	case len(name) > 4 && strings.EqualFold(name[:4], "S-1-"):
+		raw, err := SIDBytes(name)
+		if err != nil {
+			return "", notFound("%v", err)
+		}
+		return "(objectSid=" + escapeBytes(raw) + ")", nil
+	case strings.Contains(name, `\`):
+		domain, user, _ := strings.Cut(name, `\`)
+		netbios, err := d.netbiosNameLocked(conn)
+		if err != nil {
+			return "", err
+		}
+		if user == "" || !(strings.EqualFold(domain, netbios) || strings.EqualFold(domain, dnsDomain)) {
+			return "", notFound("%q is not in domain %s (%s)", name, netbios, dnsDomain)
+		}
+		return "(sAMAccountName=" + ldap.EscapeFilter(user) + ")", nil
+	case strings.Contains(name, "@"):
+		i := strings.LastIndex(name, "@")
+		user, domain := name[:i], name[i+1:]
+		if user == "" || domain == "" {
+			return "", notFound("%q is not name@domain", name)
+		}
+		f := "(userPrincipalName=" + ldap.EscapeFilter(name) + ")"
+		if strings.EqualFold(domain, dnsDomain) {
+			// Groups have no userPrincipalName: name@domain of this domain also matches the
+			// sAMAccountName, as Windows LAPS accepts for ADPasswordEncryptionPrincipal.
+			f = "(|" + f + "(sAMAccountName=" + ldap.EscapeFilter(user) + "))"
+		}
+		return f, nil
+	}
+	return "", notFound("%q is not a SID, DOMAIN\\name or name@domain", name)
+}
+
+func (d *Directory) netbiosNameLocked(conn *ldap.Conn) (string, error) {
+	res, err := conn.Search(ldap.NewSearchRequest("CN=Partitions,"+d.dc.configNC, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 1,
+		int(d.cfg.Timeout.Seconds()), false,
+		"(&(objectClass=crossRef)(nCName="+ldap.EscapeFilter(d.dc.defaultNC)+"))", []string{"nETBIOSName"}, nil))
+	if err != nil {
+		return "", err
+	}
+	if len(res.Entries) == 0 {
+		return "", nil
+	}
+	return res.Entries[0].GetAttributeValue("nETBIOSName"), nil
+}
+
+// dnsDomainOf turns DC=fleet,DC=test into fleet.test.
+func dnsDomainOf(dn string) string {
+	var parts []string
+	for _, rdn := range strings.Split(dn, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(rdn), "=")
+		if ok && strings.EqualFold(k, "DC") {
+			parts = append(parts, v)
+		}
+	}
+	return strings.Join(parts, ".")
+}

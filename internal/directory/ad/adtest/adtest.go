@@ -1,0 +1,215 @@
+// Package adtest starts and stops a throw-away Samba AD DC (hack/samba/up.sh) for tests and
+// benchmarks of the AD backend. It installs nothing: the Debian packages listed in
+// hack/samba/packages.txt must be present (CI's .ci/run installs them).
+package adtest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// Options control what up.sh provisions.
+type Options struct {
+	// Computers is how many fleet-NNNNN computer objects to load offline into OU=Fleet (see
+	// hack/samba/gen-computers.py for the LAPS state of each).
+	Computers int
+	// NoLAPSSchema provisions a domain without the msLAPS-* and legacy LAPS schema extension.
+	NoLAPSSchema bool
+}
+
+// Server is a running Samba AD DC.
+type Server struct {
+	Dir string
+	// LDAPSURL and LDAPURL reach the DC (ldaps://127.x.y.z:636, ldap://127.x.y.z:389).
+	LDAPSURL, LDAPURL string
+	IP                string
+	CAFile            string
+	WrongCAFile       string
+	Realm, Domain     string
+	// Base is the domain's defaultNamingContext.
+	Base                   string
+	AdminDN, AdminPassword string
+	BindDN, BindPassword   string // the controller: outer LAPS ring only
+	ReadOnlyDN, ROPassword string // authenticated user without LAPS write rights
+	Elapsed                time.Duration
+	env                    map[string]string
+	scripts                string
+	proc                   *exec.Cmd
+	exited                 chan error
+}
+
+// RepoRoot finds the module root (the directory holding go.mod) from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("adtest: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Start provisions and starts a Samba AD DC in a new temporary directory.
+func Start(opts Options) (*Server, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	scripts := filepath.Join(root, "hack", "samba")
+	for _, bin := range []string{"samba", "samba-tool", "ldbadd", "ldbmodify", "openssl", "python3"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			pkgs, _ := os.ReadFile(filepath.Join(scripts, "packages.txt"))
+			return nil, fmt.Errorf("adtest: %s not found: the AD integration tests need a Samba AD DC; install the Debian packages %s (hack/samba/packages.txt)",
+				bin, strings.Join(strings.Fields(string(pkgs)), " "))
+		}
+	}
+	dir, err := os.MkdirTemp("", "fleetlaps-samba-")
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	cmd := exec.Command("bash", filepath.Join(scripts, "up.sh"), dir)
+	cmd.Env = append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers), "SAMBA_START=0")
+	if opts.NoLAPSSchema {
+		cmd.Env = append(cmd.Env, "SAMBA_EXTEND_SCHEMA=0")
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		_ = exec.Command("bash", filepath.Join(scripts, "down.sh"), dir).Run()
+		return nil, fmt.Errorf("adtest: up.sh: %v\n%s", err, stderr.String())
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	s := &Server{
+		Dir: dir, env: env, scripts: scripts, Elapsed: time.Since(start),
+		LDAPSURL: env["SAMBA_LDAPS_URL"], LDAPURL: env["SAMBA_LDAP_URL"], IP: env["SAMBA_IP"],
+		CAFile: env["SAMBA_CA"], WrongCAFile: env["SAMBA_WRONG_CA"],
+		Realm: env["SAMBA_REALM"], Domain: env["SAMBA_DOMAIN"], Base: env["SAMBA_BASE"],
+		AdminDN: env["SAMBA_ADMIN_DN"], AdminPassword: env["SAMBA_ADMIN_PASSWORD"],
+		BindDN: env["SAMBA_BIND_DN"], BindPassword: env["SAMBA_BIND_PASSWORD"],
+		ReadOnlyDN: env["SAMBA_RO_DN"], ROPassword: env["SAMBA_RO_PASSWORD"],
+	}
+	if s.LDAPSURL == "" || s.BindDN == "" || env["SAMBA_CONF"] == "" {
+		_ = s.Stop()
+		return nil, fmt.Errorf("adtest: up.sh printed no connection details:\n%s\n%s", out, stderr.String())
+	}
+	if err := s.startSamba(); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	s.Elapsed = time.Since(start)
+	return s, nil
+}
+
+// startSamba runs samba as a child that dies with the test binary (see pdeathsig), writes its
+// pid where down.sh looks, and waits for LDAPS to accept connections.
+func (s *Server) startSamba() error {
+	logf, err := os.Create(filepath.Join(s.Dir, "samba.out"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command("samba", "-F", "--no-process-group", "-M", "single", "-s", s.env["SAMBA_CONF"])
+	cmd.Stdout, cmd.Stderr = logf, logf
+	setPdeathsig(cmd)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("adtest: starting samba: %w", err)
+	}
+	s.proc = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	s.exited = exited
+	if err := os.WriteFile(filepath.Join(s.Dir, "samba.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	addr := s.IP + ":636"
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			out, _ := os.ReadFile(filepath.Join(s.Dir, "samba.out"))
+			return fmt.Errorf("adtest: samba exited (%v):\n%s", err, out)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("adtest: samba did not open %s within 30s", addr)
+}
+
+// Stop stops the DC and removes its directory (KEEP=1 in the environment keeps it).
+func (s *Server) Stop() error {
+	if s == nil {
+		return nil
+	}
+	if s.proc != nil && s.proc.Process != nil {
+		_ = s.proc.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = s.proc.Process.Kill()
+			<-s.exited
+		}
+		s.proc = nil
+	}
+	return exec.Command("bash", filepath.Join(s.scripts, "down.sh"), s.Dir).Run()
+}
+
+// Env returns one of the KEY=value lines up.sh printed.
+func (s *Server) Env(key string) string { return s.env[key] }
+
+// WriteSecret writes a password file (as a mounted Secret would hold it) and returns its path.
+func (s *Server) WriteSecret(name, password string) (string, error) {
+	p := filepath.Join(s.Dir, "secret-"+name)
+	return p, os.WriteFile(p, []byte(password+"\n"), 0o600)
+}
+
+// Admin returns an LDAPS connection bound as the domain Administrator, for test setup.
+func (s *Server) Admin() (*ldap.Conn, error) {
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: s.IP}))
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Bind(s.AdminDN, s.AdminPassword); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
