@@ -30,7 +30,8 @@ const (
 type Dependency struct {
 	Type     string
 	Polarity Polarity
-	// Optional dependencies that are absent do not make Ready Unknown.
+	// Optional dependencies that are absent or Unknown (e.g. PolicyCompatible before any agent
+	// reported an OS build) do not hold Ready back; False (or abnormal True) still does.
 	Optional bool
 }
 
@@ -137,7 +138,7 @@ func Summary(conds []metav1.Condition, deps []Dependency, readyReason, readyMess
 		}
 		switch {
 		case c.Status == metav1.ConditionUnknown:
-			if unknown == nil {
+			if unknown == nil && !d.Optional {
 				unknown = c
 			}
 		case healthy(c.Status, d.Polarity):

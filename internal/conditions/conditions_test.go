@@ -121,6 +121,15 @@ func TestSummary(t *testing.T) {
 			},
 			wantStatus: metav1.ConditionFalse, wantReason: "NoPolicy",
 		},
+		"should ignore an optional condition that is Unknown": {
+			conds: []metav1.Condition{
+				cond("PolicyApplied", metav1.ConditionTrue, "Applied"),
+				cond("PasswordCurrent", metav1.ConditionTrue, "NotExpired"),
+				cond("RollbackDetected", metav1.ConditionFalse, "VersionsMatch"),
+				cond("AgentReporting", metav1.ConditionUnknown, "NoReport"),
+			},
+			wantStatus: metav1.ConditionTrue, wantReason: "Succeeded",
+		},
 		"should be Unknown when a required condition is missing": {
 			conds:      []metav1.Condition{cond("PolicyApplied", metav1.ConditionTrue, "Applied")},
 			wantStatus: metav1.ConditionUnknown, wantReason: "Progressing",
