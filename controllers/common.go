@@ -124,6 +124,6 @@ type Clock = clock.PassiveClock
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func statusOfDevice(o ctrl.Object) any   { return o.(*lapsv1.ManagedDevice).Status }
-func statusOfRequest(o ctrl.Object) any  { return o.(*lapsv1.RotationRequest).Status }
-func statusOfPolicy(o ctrl.Object) any   { return o.(*lapsv1.LapsPolicy).Status }
+func statusOfDevice(o ctrl.Object) any  { return o.(*lapsv1.ManagedDevice).Status }
+func statusOfRequest(o ctrl.Object) any { return o.(*lapsv1.RotationRequest).Status }
+func statusOfPolicy(o ctrl.Object) any  { return o.(*lapsv1.LapsPolicy).Status }

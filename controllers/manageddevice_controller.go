@@ -211,7 +211,7 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 	rr := &lapsv1.RotationRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RotationRequestNameFor(s.device.Name, v), Namespace: s.device.Namespace,
-			Labels: map[string]string{"laps.fleetlaps.io/device": truncateLabel(s.device.Name)},
+			Labels:      map[string]string{"laps.fleetlaps.io/device": truncateLabel(s.device.Name)},
 			Annotations: map[string]string{lapsv1.AnnotationRotateRequestedAt: v},
 		},
 		Spec: lapsv1.RotationRequestSpec{

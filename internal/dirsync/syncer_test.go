@@ -27,7 +27,9 @@ func leftPad(i int) string {
 	s := "000000000000" + itoa(i)
 	return s[len(s)-12:]
 }
-func itoa(i int) string { return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)) }
+func itoa(i int) string {
+	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
+}
 
 func device(name string, i int) *lapsv1.ManagedDevice {
 	return &lapsv1.ManagedDevice{
