@@ -80,6 +80,7 @@ func updateDeviceStatus(s *deviceScope, heartbeat time.Duration, err error) {
 	ready := conditions.Summary(st.Conditions, deviceReadyDeps, ReasonCompliant, readyMsg)
 	ready.ObservedGeneration = s.device.Generation
 	conditions.Set(&st.Conditions, ready, s.now)
+	conditions.Stamp(st.Conditions, s.device.Generation)
 	st.ObservedGeneration = conditions.ObservedGeneration(st.Conditions, s.device.Generation, st.ObservedGeneration)
 }
 

@@ -71,6 +71,10 @@ type DeviceRotationResult struct {
 	// retried write is identical.
 	// +optional
 	RequestedAt *metav1.Time `json:"requestedAt,omitempty"`
+	// PreviousPasswordVersion is the directory's msLAPS-CurrentPasswordVersion when the intent
+	// was recorded; a different version later is evidence of the rotation.
+	// +optional
+	PreviousPasswordVersion string `json:"previousPasswordVersion,omitempty"`
 	// WrittenAt is when the directory accepted the write.
 	// +optional
 	WrittenAt *metav1.Time `json:"writtenAt,omitempty"`
