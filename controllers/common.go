@@ -100,23 +100,10 @@ func patchStatusIfChanged(ctx context.Context, c ctrl.Client, before, obj ctrl.O
 	return true, c.Status().Patch(ctx, obj, ctrl.MergeFrom(before), ctrl.FieldOwner(FieldOwner))
 }
 
-// lowestRequeue merges step results: the lowest non-zero RequeueAfter wins.
+// lowestRequeue merges step results: the earliest future time wins (schedule.NextAttention:
+// never in the past, at least a second, at most MaxRequeue).
 func lowestRequeue(now time.Time, times ...time.Time) reconcile.Result {
-	var best time.Duration
-	for _, t := range times {
-		if t.IsZero() {
-			continue
-		}
-		d := t.Sub(now)
-		if d < time.Second {
-			// Never schedule in the past: a tight loop. One second is the floor.
-			d = time.Second
-		}
-		if best == 0 || d < best {
-			best = d
-		}
-	}
-	return reconcile.Result{RequeueAfter: best}
+	return reconcile.Result{RequeueAfter: nextAttention(now, times...)}
 }
 
 // Clock is the injected time source.

@@ -48,9 +48,9 @@ func policyCond(t *testing.T, p *lapsv1.LapsPolicy, typ string, status metav1.Co
 
 func TestLapsPolicyReconciler_activeDirectoryPublishesConfigMapAndCounts(t *testing.T) {
 	p := newPolicy("base", lapsv1.PolicyRootGroupPolicy, 0, nil)
-	p.Spec.ADPasswordEncryptionPrincipal = ptr.To(`CORP\LAPS Admins`)
+	p.Spec.ADPasswordEncryptionPrincipal = ptr.To(`CORP\LAPSAdmins`)
 	e := fleet(t, 3, p)
-	e.dir.AddPrincipal(`CORP\LAPS Admins`, "S-1-5-21-1-2-3-1104")
+	e.dir.AddPrincipal(`CORP\LAPSAdmins`, "S-1-5-21-1-2-3-1104")
 	e.clock.SetTime(t0.Add(25 * 24 * time.Hour)) // pc records were updated at t0-24h: pc expire at t0+29d
 	e.reconcileDevice("pc1")
 	if err := e.reconcilePolicy("base"); err != nil {
@@ -142,7 +142,7 @@ func TestLapsPolicyReconciler_entraPublishesAndWithdraws(t *testing.T) {
 	p := newPolicy("cloudpol", lapsv1.PolicyRootCSP, 0, nil)
 	p.Spec.BackupDirectory = lapsv1.BackupDirectoryEntraID
 	p.Spec.DirectoryRef.Name = "cloud"
-	p.Spec.ADPasswordEncryptionPrincipal = ptr.To("S-1-5-32-544")
+	p.Spec.PassphraseLength = ptr.To[int32](8) // ignored: the complexity makes character passwords
 	e := newEnv(t, p)
 	entra := directorytest.New("cloud", directory.TypeEntraID, e.clock.Now)
 	e.dirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID}, Directory: entra})

@@ -102,7 +102,7 @@ func TestManagedDeviceReconciler_Reconcile(t *testing.T) {
 				assertCondition(t, d, lapsv1.ConditionRollbackDetected, metav1.ConditionTrue, ReasonVersionMismatch)
 				assertCondition(t, d, lapsv1.ConditionReady, metav1.ConditionFalse, ReasonVersionMismatch)
 				assertCondition(t, d, lapsv1.ConditionAgentReporting, metav1.ConditionTrue, ReasonReporting)
-				assertCondition(t, d, lapsv1.ConditionPolicyCompatible, metav1.ConditionTrue, "Supported")
+				assertCondition(t, d, lapsv1.ConditionPolicyCompatible, metav1.ConditionTrue, "Compatible")
 			},
 		},
 		"should stall with the known names for an unknown directoryRef": {
@@ -196,11 +196,11 @@ func TestManagedDeviceReconciler_Reconcile(t *testing.T) {
 
 func TestManagedDeviceReconciler_requeuesAtNextInterestingTime(t *testing.T) {
 	e := newEnv(t, newDevice("pc1", 1, nil), newPolicy("base", lapsv1.PolicyRootCSP, 0, nil))
-	e.dir.Put(newRecord("pc1", 1, t0.Add(-29*24*time.Hour)))
+	e.dir.Put(newRecord("pc1", 1, t0.Add(-29*24*time.Hour-18*time.Hour)))
 	e.sync()
 	res := e.reconcileDevice("pc1")
-	if res.RequeueAfter != 24*time.Hour {
-		t.Fatalf("RequeueAfter = %v, want 24h (the expiry)", res.RequeueAfter)
+	if res.RequeueAfter != 6*time.Hour {
+		t.Fatalf("RequeueAfter = %v, want 6h (the expiry)", res.RequeueAfter)
 	}
 }
 

@@ -119,7 +119,7 @@ func setPolicyApplied(s *deviceScope) {
 	w := s.sel.Winner
 	st.EffectivePolicy = &lapsv1.EffectivePolicy{Name: w.Name, PolicyRoot: s.settings.PolicyRoot, Hash: settingsHash(&w.Spec)}
 	st.ConflictingPolicies = s.sel.Losers
-	st.Account = s.settings.account()
+	st.Account = accountOf(*s.settings)
 	if len(s.sel.Losers) == 0 {
 		s.set(lapsv1.ConditionPolicyApplied, metav1.ConditionTrue, ReasonApplied,
 			fmt.Sprintf("LapsPolicy %s (root %s, priority %d) is effective", w.Name, s.settings.PolicyRoot, w.Spec.Priority))

@@ -194,12 +194,12 @@ func (r *RotationRequestReconciler) device(ctx context.Context, s *rotationScope
 // budget returns the in-memory rate budget of a policy (reset on restart; concurrency is
 // recounted from RotationRequest statuses, so a restart never exceeds maxConcurrent).
 func (r *RotationRequestReconciler) budget(key string, rot *lapsv1.RotationSettings) *rateBudget {
-	maxC, perMin := 0, 0
+	var maxC, perMin int32
 	if rot != nil && rot.MaxConcurrent != nil {
-		maxC = int(*rot.MaxConcurrent)
+		maxC = *rot.MaxConcurrent
 	}
 	if rot != nil && rot.RatePerMinute != nil {
-		perMin = int(*rot.RatePerMinute)
+		perMin = *rot.RatePerMinute
 	}
 	key = fmt.Sprintf("%s/%d/%d", key, maxC, perMin)
 	r.mu.Lock()
@@ -291,14 +291,15 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 			if err != nil {
 				return err
 			}
-			ok, retryAt := r.budget(d.Namespace+"/"+policyName, rot).take(s.now, n)
+			ok, retryAt := r.budget(d.Namespace+"/"+policyName, rot).Take(s.now, n)
 			if !ok {
-				if retryAt.IsZero() {
+				if rot.MaxConcurrent != nil && n >= int(*rot.MaxConcurrent) {
+					// A slot frees when a device rotates: the ManagedDevice watch wakes us.
 					res.Message = fmt.Sprintf("waiting: LapsPolicy %s allows %d concurrent rotations", policyName, *rot.MaxConcurrent)
 				} else {
 					res.Message = fmt.Sprintf("waiting: LapsPolicy %s allows %d rotations per minute", policyName, *rot.RatePerMinute)
-					s.next = append(s.next, retryAt)
 				}
+				s.next = append(s.next, retryAt)
 				continue
 			}
 		}

@@ -134,8 +134,8 @@ func TestRotationRequestReconciler_deadlineFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.RequeueAfter != DefaultRotationDeadline {
-		t.Fatalf("RequeueAfter %v, want the deadline", res.RequeueAfter)
+	if res.RequeueAfter != 12*time.Hour {
+		t.Fatalf("RequeueAfter %v, want 12h (the deadline is later; MaxRequeue bounds it)", res.RequeueAfter)
 	}
 	e.clock.Step(DefaultRotationDeadline)
 	if _, err := e.reconcileRequest(r, "rot1"); err != nil {
@@ -169,8 +169,8 @@ func TestRotationRequestReconciler_rateLimits(t *testing.T) {
 	if req, pend := count(); req != 2 || pend != 4 {
 		t.Fatalf("after first pass requested=%d pending=%d, want 2/4 (rate)", req, pend)
 	}
-	if res.RequeueAfter != time.Minute {
-		t.Fatalf("RequeueAfter %v, want 1m (rate budget)", res.RequeueAfter)
+	if res.RequeueAfter != 30*time.Second {
+		t.Fatalf("RequeueAfter %v, want 30s (the next token of 2 per minute)", res.RequeueAfter)
 	}
 	e.clock.Step(time.Minute)
 	e.reconcileRequest(r, "rot1")
