@@ -208,10 +208,16 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 	if !ok || v == "" || v == s.device.Status.LastRotateAnnotation {
 		return nil
 	}
+	// The device's labels travel with the request, so a --shard-selector manager sees it.
+	lbls := map[string]string{}
+	for k, val := range s.device.Labels {
+		lbls[k] = val
+	}
+	lbls["laps.fleetlaps.io/device"] = truncateLabel(s.device.Name)
 	rr := &lapsv1.RotationRequest{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RotationRequestNameFor(s.device.Name, v), Namespace: s.device.Namespace,
-			Labels:      map[string]string{"laps.fleetlaps.io/device": truncateLabel(s.device.Name)},
+			Labels:      lbls,
 			Annotations: map[string]string{lapsv1.AnnotationRotateRequestedAt: v},
 		},
 		Spec: lapsv1.RotationRequestSpec{
