@@ -30,14 +30,13 @@ var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 const ns = "fleet"
 
-func testScheme(t testing.TB) *runtime.Scheme {
-	t.Helper()
+func testScheme(testing.TB) *runtime.Scheme {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	if err := lapsv1.AddToScheme(s); err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return s
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -254,8 +256,8 @@ func truncateLabel(s string) string { return strings.TrimRight(truncate(s, 63), 
 func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*builder.Builder)) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("manageddevice").
-		For(&lapsv1.ManagedDevice{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		For(&lapsv1.ManagedDevice{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}, agentChanged))).
 		Watches(&lapsv1.LapsPolicy{}, handler.EnqueueRequestsFromMapFunc(r.devicesOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lapsv1.RotationRequest{}, handler.EnqueueRequestsFromMapFunc(devicesOfRequest))
@@ -266,6 +268,19 @@ func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...fun
 		o(b)
 	}
 	return b.Complete(r)
+}
+
+// agentChanged passes updates of status.agent (written by the report API, never by this
+// controller), so agent reports re-evaluate rollback, compatibility and freshness.
+var agentChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*lapsv1.ManagedDevice)
+		n, ok2 := e.ObjectNew.(*lapsv1.ManagedDevice)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Agent, n.Status.Agent)
+	},
 }
 
 // devicesOfPolicy enqueues the devices of the policy's namespace and directory.

@@ -27,6 +27,8 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
+const msgWaitingForWindow = "waiting for the maintenance window"
+
 // DefaultRotationDeadline applies when spec.deadline is unset: a device cycles hourly, so a
 // day plus margin covers devices that are off overnight.
 const DefaultRotationDeadline = 26 * time.Hour
@@ -281,7 +283,7 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 				continue
 			}
 			if !open {
-				res.Message = fmt.Sprintf("waiting for the maintenance window of LapsPolicy %s opening at %s", policyName, rfc3339(nextOpen))
+				res.Message = fmt.Sprintf("%s of LapsPolicy %s opening at %s", msgWaitingForWindow, policyName, rfc3339(nextOpen))
 				s.next = append(s.next, nextOpen)
 				continue
 			}

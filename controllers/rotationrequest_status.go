@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,6 +15,9 @@ const (
 	ReasonAllRotated         = "AllRotated"
 	ReasonRotationInProgress = "RotationInProgress"
 	ReasonRotationFailed     = "RotationFailed"
+	// ReasonWaitingForWindow: nothing is requested yet and every pending device waits for a
+	// maintenance window (Argo CD shows the request Suspended).
+	ReasonWaitingForWindow = "WaitingForMaintenanceWindow"
 )
 
 // updateRequestStatus derives counters, phase and conditions from the per-device results.
@@ -72,9 +76,22 @@ func updateRequestStatus(s *rotationScope, err error) {
 		if st.Targets > 0 {
 			st.Phase = lapsv1.RotationInProgress
 		}
-		conditions.MarkReconciling(&st.Conditions, ReasonRotationInProgress, progress, s.now)
-		set(lapsv1.ConditionReady, metav1.ConditionUnknown, ReasonRotationInProgress, progress)
+		reason := ReasonRotationInProgress
+		if st.Requested == 0 && st.Pending > 0 && allWaitingForWindow(st.Results) {
+			reason = ReasonWaitingForWindow
+		}
+		conditions.MarkReconciling(&st.Conditions, reason, progress, s.now)
+		set(lapsv1.ConditionReady, metav1.ConditionUnknown, reason, progress)
 	}
 	conditions.Stamp(st.Conditions, gen)
 	st.ObservedGeneration = conditions.ObservedGeneration(st.Conditions, gen, st.ObservedGeneration)
+}
+
+func allWaitingForWindow(results []lapsv1.DeviceRotationResult) bool {
+	for _, r := range results {
+		if r.State == lapsv1.DeviceRotationPending && !strings.HasPrefix(r.Message, msgWaitingForWindow) {
+			return false
+		}
+	}
+	return true
 }
