@@ -172,7 +172,7 @@ func newManager(ctx context.Context, shard string, dir directory.Directory, writ
 }
 
 // eventually polls cond every 50ms until it returns nil or timeout passes (envtest only).
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+func eventually(t testing.TB, timeout time.Duration, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -187,9 +187,13 @@ func eventually(t *testing.T, timeout time.Duration, cond func() error) {
 
 func createNamespace(t *testing.T, name string) {
 	t.Helper()
-	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	if err := k8s.Create(context.Background(), nsObject(name)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func nsObject(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
 // syncCorp runs one sync cycle of the main manager's runnable.
