@@ -15,7 +15,7 @@ import (
 // Selection is the outcome of choosing the effective policy for one device.
 type Selection struct {
 	// Winner is the one effective policy, nil when no policy selects the device. It points into
-	// the slice given to Select / NewSelector: do not modify it.
+	// the Selector's own (shallow) copy of the policies: read it, do not modify it.
 	Winner *lapsv1.LapsPolicy
 	// Losers are the names of the other policies that select the device (conflicts), sorted by
 	// name. Their settings are never merged into the winner's (seed 002: "Policy settings are

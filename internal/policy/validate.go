@@ -217,7 +217,7 @@ func ValidateMaintenanceWindow(p *field.Path, w lapsv1.MaintenanceWindow) field.
 		tp := p.Child("timeZone")
 		switch {
 		case utf8.RuneCountInString(w.TimeZone) > 64:
-			errs = append(errs, field.TooLong(tp, "", 64))
+			errs = append(errs, length(tp, w.TimeZone, 1, 64)...)
 		case !zoneName.MatchString(w.TimeZone):
 			errs = append(errs, field.Invalid(tp, w.TimeZone, "must be an IANA time zone name such as Europe/Berlin or UTC"))
 		default:
@@ -238,13 +238,14 @@ func bounds(p *field.Path, v *int32, lo, hi int32) field.ErrorList {
 
 func length(p *field.Path, v string, lo, hi int) field.ErrorList {
 	n := utf8.RuneCountInString(v)
-	switch {
-	case n < lo:
-		return field.ErrorList{field.Invalid(p, v, fmt.Sprintf("must be between %d and %d characters long", lo, hi))}
-	case n > hi:
-		return field.ErrorList{field.TooLong(p, "", hi)}
+	if n >= lo && n <= hi {
+		return nil
 	}
-	return nil
+	shown := v
+	if n > 24 {
+		shown = string([]rune(v)[:24]) + "..."
+	}
+	return field.ErrorList{field.Invalid(p, shown, fmt.Sprintf("must be between %d and %d characters long (is %d)", lo, hi, n))}
 }
 
 func enum(p *field.Path, v string, allowed []string) field.ErrorList {

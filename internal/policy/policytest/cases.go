@@ -182,6 +182,7 @@ var AdmissionCases = []AdmissionCase{
 
 	{Name: "should reject an empty directoryRef name", Spec: ad(func(s *lapsv1.LapsPolicySpec) { s.DirectoryRef.Name = "" }), FieldContains: "directoryRef.name"},
 	{Name: "should admit a 63-character directoryRef name", Spec: ad(func(s *lapsv1.LapsPolicySpec) { s.DirectoryRef.Name = strings.Repeat("a", 63) }), Valid: true},
+	{Name: "should admit a 1-character directoryRef name", Spec: ad(func(s *lapsv1.LapsPolicySpec) { s.DirectoryRef.Name = "a" }), Valid: true},
 	{Name: "should reject a 64-character directoryRef name", Spec: ad(func(s *lapsv1.LapsPolicySpec) { s.DirectoryRef.Name = strings.Repeat("a", 64) }), FieldContains: "directoryRef.name"},
 	{Name: "should reject a directoryRef name with capitals and underscores", Spec: ad(func(s *lapsv1.LapsPolicySpec) { s.DirectoryRef.Name = "Corp_AD" }), FieldContains: "directoryRef.name"},
 
@@ -191,6 +192,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should reject an unknown policyRoot", Spec: ad(root("Registry")), FieldContains: "policyRoot"},
 
 	{Name: "should reject an empty administratorAccountName", Spec: ad(account("")), FieldContains: "administratorAccountName"},
+	{Name: "should admit a 1-character administratorAccountName", Spec: ad(account("a")), Valid: true},
 	{Name: "should admit a 256-character administratorAccountName", Spec: ad(account(strings.Repeat("a", 256))), Valid: true},
 	{Name: "should reject a 257-character administratorAccountName", Spec: ad(account(strings.Repeat("a", 257))), FieldContains: "administratorAccountName"},
 
@@ -243,6 +245,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should admit full automatic account management", Spec: entra(aam(lapsv1.AutomaticAccountManagement{Enabled: ptr.To(true), Target: ptr.To(lapsv1.AccountTargetBuiltinAdministrator), NameOrPrefix: ptr.To("Helpdesk"), EnableAccount: ptr.To(true), RandomizeName: ptr.To(true)})), Valid: true},
 	{Name: "should reject an unknown automaticAccountManagement target", Spec: ad(aam(lapsv1.AutomaticAccountManagement{Target: ptr.To(lapsv1.AutomaticAccountManagementTarget("Guest"))})), FieldContains: "automaticAccountManagement.target"},
 	{Name: "should reject an empty nameOrPrefix", Spec: ad(aam(lapsv1.AutomaticAccountManagement{NameOrPrefix: ptr.To("")})), FieldContains: "automaticAccountManagement.nameOrPrefix"},
+	{Name: "should admit a 1-character nameOrPrefix", Spec: ad(aam(lapsv1.AutomaticAccountManagement{NameOrPrefix: ptr.To("n")})), Valid: true},
 	{Name: "should admit a 256-character nameOrPrefix", Spec: ad(aam(lapsv1.AutomaticAccountManagement{NameOrPrefix: ptr.To(strings.Repeat("n", 256))})), Valid: true},
 	{Name: "should reject a 257-character nameOrPrefix", Spec: ad(aam(lapsv1.AutomaticAccountManagement{NameOrPrefix: ptr.To(strings.Repeat("n", 257))})), FieldContains: "automaticAccountManagement.nameOrPrefix"},
 
@@ -257,6 +260,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should admit a window without a time zone (UTC)", Spec: ad(windows(window(weekend, "00:00", 1, ""))), Valid: true},
 	{Name: "should admit a 1440-minute window at 23:59", Spec: ad(windows(window([]lapsv1.DayOfWeek{"Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"}, "23:59", 1440, "UTC"))), Valid: true},
 	{Name: "should admit 32 windows", Spec: ad(windows(nWindows(32)...)), Valid: true},
+	{Name: "should admit all seven days in one window", Spec: ad(windows(window([]lapsv1.DayOfWeek{"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"}, "01:00", 60, "Asia/Kolkata"))), Valid: true},
 	{Name: "should reject 33 windows", Spec: ad(windows(nWindows(33)...)), FieldContains: "maintenanceWindows"},
 	{Name: "should reject a window without days", Spec: ad(windows(window(nil, "22:00", 60, "UTC"))), FieldContains: "maintenanceWindows[0].days"},
 	{Name: "should reject an unknown day", Spec: ad(windows(window([]lapsv1.DayOfWeek{"Funday"}, "22:00", 60, "UTC"))), FieldContains: "maintenanceWindows[0].days[0]"},
@@ -266,6 +270,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should reject durationMinutes 0", Spec: ad(windows(window(weekend, "22:00", 0, "UTC"))), FieldContains: "maintenanceWindows[0].durationMinutes"},
 	{Name: "should reject durationMinutes 1441", Spec: ad(windows(window(weekend, "22:00", 1441, "UTC"))), FieldContains: "maintenanceWindows[0].durationMinutes"},
 	{Name: "should reject a time zone with a space", Spec: ad(windows(window(weekend, "22:00", 60, "Europe/New York"))), FieldContains: "maintenanceWindows[0].timeZone"},
+	{Name: "should admit a 64-character time zone in the CRD but not in Go (no such zone)", Spec: ad(windows(window(weekend, "22:00", 60, strings.Repeat("A", 64)))), FieldContains: "maintenanceWindows[0].timeZone", GoOnly: true},
 	{Name: "should reject a 65-character time zone", Spec: ad(windows(window(weekend, "22:00", 60, strings.Repeat("A", 65)))), FieldContains: "maintenanceWindows[0].timeZone"},
 	{Name: "should reject a well-formed but unknown time zone (Go only)", Spec: ad(windows(window(weekend, "22:00", 60, "Mars/Olympus_Mons"))), FieldContains: "maintenanceWindows[0].timeZone", GoOnly: true},
 
