@@ -1,17 +1,17 @@
 package controllers
 
 // This file is the only place the reconcilers call into the policy engine (internal/policy,
-// internal/schedule and, once it lands, internal/render). Keeping the calls here makes the
+// internal/schedule, internal/render). Keeping the calls here makes the
 // engine's contract visible in one screen.
 
 import (
-	"encoding/json"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/policy"
+	"github.com/fleetlaps/fleetlaps/internal/render"
 	"github.com/fleetlaps/fleetlaps/internal/schedule"
 )
 
@@ -83,18 +83,17 @@ func nextAttention(now time.Time, candidates ...time.Time) time.Duration {
 	return schedule.NextAttention(now, candidates...)
 }
 
-// artefact mirrors render.Artefact.
-type artefact struct {
-	Name, Format, ContentType string
-	Data                      []byte
-}
+type artefact = render.Artefact
 
-// renderPolicy stands in for render.ForPolicy until internal/render lands on policy-engine: one
-// JSON document of the effective settings.
-func renderPolicy(p *lapsv1.LapsPolicy) ([]artefact, error) {
-	b, err := json.MarshalIndent(policy.Effective(&p.Spec), "", "  ")
-	if err != nil {
-		return nil, err
+// renderPolicy renders every artefact of the policy's root (render.ForPolicy validates first).
+func renderPolicy(p *lapsv1.LapsPolicy) ([]artefact, error) { return render.ForPolicy(p) }
+
+// intuneArtefact picks the document an Entra ID PolicyPublisher pushes.
+func intuneArtefact(arts []artefact) ([]byte, bool) {
+	for _, a := range arts {
+		if a.Format == render.FormatIntune {
+			return a.Data, true
+		}
 	}
-	return []artefact{{Name: "settings.json", Format: "json", ContentType: "application/json", Data: b}}, nil
+	return nil, false
 }

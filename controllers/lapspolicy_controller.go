@@ -190,11 +190,9 @@ func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policySc
 				return nil
 			}
 		}
-		doc := s.artefacts[0].Data
-		for _, a := range s.artefacts {
-			if a.Format == "json" || strings.Contains(a.ContentType, "json") {
-				doc = a.Data
-			}
+		doc, ok := intuneArtefact(s.artefacts)
+		if !ok {
+			return stalled("RenderFailed", fmt.Errorf("policy root %s renders no Intune document; EntraID policies need policyRoot CSP", effectiveSettings(&p.Spec).PolicyRoot))
 		}
 		ref, err := s.entry.Directory.(directory.PolicyPublisher).PublishPolicy(ctx, p.Namespace+"-"+p.Name, doc)
 		if err != nil {

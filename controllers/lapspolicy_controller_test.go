@@ -70,7 +70,7 @@ func TestLapsPolicyReconciler_activeDirectoryPublishesConfigMapAndCounts(t *test
 	if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "base-rendered"}, &cm); err != nil {
 		t.Fatal(err)
 	}
-	if !metav1.IsControlledBy(&cm, got) || len(cm.Data)+len(cm.BinaryData) == 0 {
+	if !metav1.IsControlledBy(&cm, got) || len(cm.BinaryData["Registry.pol"]) == 0 || cm.Data["Registry.txt"] == "" {
 		t.Fatalf("configmap %+v", cm)
 	}
 	w := e.writes.n.Load()
