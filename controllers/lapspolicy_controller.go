@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
@@ -339,8 +340,11 @@ func (r *LapsPolicyReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*
 }
 
 // devicePolicyHandler enqueues the old and the new effective policy of a device whose counted
-// status changed.
+// status changed. It waits countsDelay, so a wave of device changes (a sync of thousands of
+// devices) costs one count update per policy, not one per device.
 type devicePolicyHandler struct{}
+
+const countsDelay = 2 * time.Second
 
 func policyRequest(d *lapsv1.ManagedDevice) (reconcile.Request, bool) {
 	if d.Status.EffectivePolicy == nil {
@@ -365,7 +369,7 @@ func countedStatus(d *lapsv1.ManagedDevice) string {
 
 func (devicePolicyHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if r, ok := policyRequest(e.Object.(*lapsv1.ManagedDevice)); ok {
-		q.Add(r)
+		q.AddAfter(r, countsDelay)
 	}
 }
 
@@ -376,7 +380,7 @@ func (devicePolicyHandler) Update(_ context.Context, e event.UpdateEvent, q work
 	}
 	for _, d := range []*lapsv1.ManagedDevice{o, n} {
 		if r, ok := policyRequest(d); ok {
-			q.Add(r)
+			q.AddAfter(r, countsDelay)
 		}
 	}
 }
@@ -384,7 +388,7 @@ func (devicePolicyHandler) Update(_ context.Context, e event.UpdateEvent, q work
 func (devicePolicyHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if d, ok := e.Object.(*lapsv1.ManagedDevice); ok {
 		if r, ok := policyRequest(d); ok {
-			q.Add(r)
+			q.AddAfter(r, countsDelay)
 		}
 	}
 }

@@ -35,6 +35,10 @@ func main() {
 	}
 }
 
+// Leader election (one lease per shard) and its events.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
 // Flags are the manager's command line.
 type Flags struct {
 	Directories       string
