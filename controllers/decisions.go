@@ -71,6 +71,11 @@ func windowAt(windows []lapsv1.MaintenanceWindow, now time.Time) (open bool, clo
 	return schedule.WindowAt(windows, now)
 }
 
+// retryAt is when a failed directory write may be tried again.
+func retryAt(failedAttempts int32, lastFailure time.Time) time.Time {
+	return schedule.Backoff(failedAttempts, lastFailure)
+}
+
 type rateBudget = schedule.RateBudget
 
 func newRateBudget(maxConcurrent, perMinute int32) *rateBudget {

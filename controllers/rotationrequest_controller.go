@@ -120,7 +120,7 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		return reconcile.Result{}, err
 	}
 	if s.writeErr != nil {
-		metrics.ReconcileErrors.WithLabelValues("rotationrequest", "directoryWrite").Inc()
+		metrics.ReconcileErrors.WithLabelValues("rotationrequest", "write").Inc()
 		return reconcile.Result{}, s.writeErr
 	}
 	return lowestRequeue(now, append(s.next, s.deadline)...), nil
@@ -316,7 +316,8 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 }
 
 // reconcileWrite performs the recorded, not yet acknowledged directory writes. Writes are
-// idempotent (same device, same requestedAt), so replaying one after a crash is safe.
+// idempotent (same device, same requestedAt), so replaying one after a crash is safe. A failed
+// write is retried after schedule.Backoff(attempts, lastFailureTime) (1, 2, 4 ... 60 minutes).
 func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotationScope) {
 	var errs []error
 	for i := range s.req.Status.Results {
@@ -335,10 +336,20 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 			metrics.Rotations.WithLabelValues("failed").Inc()
 			continue
 		}
+		if res.LastFailureTime != nil {
+			if next := retryAt(res.Attempts, res.LastFailureTime.Time); s.now.Before(next) {
+				s.next = append(s.next, next)
+				continue
+			}
+		}
 		ref := deviceRef(d, r.Store)
 		res.Attempts++
 		if err := e.Directory.RequestRotation(ctx, ref, res.RequestedAt.Time); err != nil {
-			res.Message = fmt.Sprintf("directory write failed (attempt %d, %s); retrying with backoff", res.Attempts, directoryErrorKind(err))
+			if ctx.Err() != nil {
+				// The manager is stopping: nothing was decided about this attempt.
+				errs = append(errs, ctx.Err())
+				continue
+			}
 			metrics.Rotations.WithLabelValues("write_error").Inc()
 			if errors.Is(err, directory.ErrNotFound) || errors.Is(err, directory.ErrPermissionDenied) {
 				res.State = lapsv1.DeviceRotationFailed
@@ -346,9 +357,14 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 				metrics.Rotations.WithLabelValues("failed").Inc()
 				continue
 			}
-			errs = append(errs, fmt.Errorf("device %s: %w", res.Device, err))
+			res.LastFailureTime = mtime(s.now)
+			next := retryAt(res.Attempts, s.now)
+			res.Message = fmt.Sprintf("directory write failed (attempt %d, %s); next attempt at %s", res.Attempts, directoryErrorKind(err), rfc3339(next))
+			s.next = append(s.next, next)
+			log.FromContext(ctx).Error(err, "directory write failed", "device", res.Device, "attempt", res.Attempts)
 			continue
 		}
+		res.LastFailureTime = nil
 		res.WrittenAt = mtime(s.now)
 		res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
 		metrics.Rotations.WithLabelValues("requested").Inc()

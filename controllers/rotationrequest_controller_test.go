@@ -277,3 +277,35 @@ func TestRotationRequestReconciler_noTargetsStalls(t *testing.T) {
 		t.Fatalf("status %+v", rr.Status)
 	}
 }
+
+func TestRotationRequestReconciler_writeFailureBacksOff(t *testing.T) {
+	e := fleet(t, 1, newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), newRequest("rot1", "pc1", nil))
+	e.dir.FailNext("requestRotation", directory.NewError(directory.ErrUnreachable, "corp", "requestRotation", nil))
+	r := e.rotationReconciler()
+	res, err := e.reconcileRequest(r, "rot1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := e.request("rot1").Status.Results[0]
+	if got.State != lapsv1.DeviceRotationRequested || got.Attempts != 1 || got.LastFailureTime == nil || got.WrittenAt != nil {
+		t.Fatalf("after a failed write %+v", got)
+	}
+	if got.Message != "directory write failed (attempt 1, DirectoryUnreachable); next attempt at 2026-11-20T10:01:00Z" {
+		t.Fatalf("message %q", got.Message)
+	}
+	if res.RequeueAfter != time.Minute {
+		t.Fatalf("RequeueAfter %v, want 1m", res.RequeueAfter)
+	}
+	e.clock.Step(30 * time.Second)
+	e.reconcileRequest(r, "rot1")
+	if n := len(e.dir.CallsOf("requestRotation")); n != 1 {
+		t.Fatalf("retried during backoff: %d calls", n)
+	}
+	e.clock.Step(30 * time.Second)
+	e.reconcileRequest(r, "rot1")
+	got = e.request("rot1").Status.Results[0]
+	calls := e.dir.CallsOf("requestRotation")
+	if len(calls) != 2 || got.WrittenAt == nil || got.LastFailureTime != nil || !calls[1].At.Equal(got.RequestedAt.Time) {
+		t.Fatalf("after backoff: calls %+v result %+v", calls, got)
+	}
+}

@@ -81,6 +81,10 @@ type DeviceRotationResult struct {
 	// RotatedAt is when the directory showed the new password.
 	// +optional
 	RotatedAt *metav1.Time `json:"rotatedAt,omitempty"`
+	// LastFailureTime is when the latest directory write failed; the next attempt waits
+	// schedule.Backoff(attempts, lastFailureTime).
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 	// Attempts counts directory writes tried.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
