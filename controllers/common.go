@@ -100,6 +100,17 @@ func patchStatusIfChanged(ctx context.Context, c ctrl.Client, before, obj ctrl.O
 	return true, c.Status().Patch(ctx, obj, ctrl.MergeFrom(before), ctrl.FieldOwner(FieldOwner))
 }
 
+// patchStatusLocked is patchStatusIfChanged with optimistic locking: the patch carries the
+// resourceVersion read, so a reconcile working from a stale cache gets a Conflict instead of
+// overwriting newer status (RotationRequest results record side effects).
+func patchStatusLocked(ctx context.Context, c ctrl.Client, before, obj ctrl.Object, statusOf func(ctrl.Object) any) (bool, error) {
+	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
+		return false, nil
+	}
+	patch := ctrl.MergeFromWithOptions(before, ctrl.MergeFromWithOptimisticLock{})
+	return true, c.Status().Patch(ctx, obj, patch, ctrl.FieldOwner(FieldOwner))
+}
+
 // lowestRequeue merges step results: the earliest future time wins (schedule.NextAttention:
 // never in the past, at least a second, at most MaxRequeue).
 func lowestRequeue(now time.Time, times ...time.Time) reconcile.Result {

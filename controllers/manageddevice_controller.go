@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -224,7 +225,7 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 		},
 		Spec: lapsv1.RotationRequestSpec{
 			DeviceName: s.device.Name,
-			Reason:     truncate(fmt.Sprintf("annotation %s=%s on ManagedDevice %s", lapsv1.AnnotationRotateRequestedAt, v, s.device.Name), 1024),
+			Reason:     truncate(annotationReason(s.device, v), 1024),
 		},
 	}
 	err := r.Client.Create(ctx, rr, client.FieldOwner(FieldOwner))
@@ -234,11 +235,42 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 	}
 	if err == nil && r.Recorder != nil {
 		r.Recorder.Eventf(s.device, rr, "Normal", "RotationRequested", "CreateRotationRequest",
-			"annotation %s=%s: created RotationRequest %s", lapsv1.AnnotationRotateRequestedAt, v, rr.Name)
+			"%s: created RotationRequest %s", rr.Spec.Reason, rr.Name)
 	}
 	s.device.Status.LastRotateAnnotation = v
 	s.device.Status.LastRotationRequest = rr.Name
 	return nil
+}
+
+// annotationReason is the audit text of an annotation-made RotationRequest: the value and the
+// field manager that set the annotation (kubectl-annotate, argocd-server, ...), taken from
+// managedFields since the annotation itself carries no identity. spec.requestedBy records the
+// controller's identity (it creates the request).
+func annotationReason(d *lapsv1.ManagedDevice, value string) string {
+	reason := fmt.Sprintf("annotation %s=%s on ManagedDevice %s", lapsv1.AnnotationRotateRequestedAt, value, d.Name)
+	if m := annotationManager(d, lapsv1.AnnotationRotateRequestedAt); m != "" {
+		reason += ", set by field manager " + m
+	}
+	return reason
+}
+
+func annotationManager(o metav1.Object, key string) string {
+	needle := []byte(`"f:` + key + `"`)
+	var best string
+	var at time.Time
+	for _, mf := range o.GetManagedFields() {
+		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, needle) {
+			continue
+		}
+		t := time.Time{}
+		if mf.Time != nil {
+			t = mf.Time.Time
+		}
+		if best == "" || t.After(at) {
+			best, at = mf.Manager, t
+		}
+	}
+	return best
 }
 
 func truncate(s string, n int) string {

@@ -238,3 +238,15 @@ func TestManagedDeviceReconciler_rotateAnnotationCreatesOneRequest(t *testing.T)
 		t.Fatalf("after replay: %d requests, %v", len(list.Items), err)
 	}
 }
+
+func TestAnnotationReasonNamesTheFieldManager(t *testing.T) {
+	d := newDevice("pc1", 1, nil)
+	d.ManagedFields = []metav1.ManagedFieldsEntry{
+		{Manager: "kubectl-create", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}},
+		{Manager: "argocd-server", Time: &metav1.Time{Time: t0}, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:laps.fleetlaps.io/rotate-requested-at":{}}}}`)}},
+	}
+	got := annotationReason(d, "now")
+	if got != "annotation laps.fleetlaps.io/rotate-requested-at=now on ManagedDevice pc1, set by field manager argocd-server" {
+		t.Fatalf("reason %q", got)
+	}
+}

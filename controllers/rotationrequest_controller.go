@@ -42,6 +42,8 @@ type RotationRequestReconciler struct {
 	Directories *directoryconfig.Set
 	Store       *dirsync.Store
 	Recorder    events.EventRecorder
+	// APIReader reads past the cache (mgr.GetAPIReader()); nil uses Client.
+	APIReader client.Reader
 
 	mu      sync.Mutex
 	budgets map[string]*rateBudget
@@ -96,16 +98,27 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 	if err == nil {
 		// Intent is durable before any directory write: a crash after this point replays the
 		// same write (same requestedAt), a crash before it writes nothing.
-		if wrote, perr := patchStatusIfChanged(ctx, r.Client, before, &rr, statusOfRequest); perr != nil {
+		wrote, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest)
+		if perr != nil {
 			return reconcile.Result{}, perr
-		} else if wrote {
+		}
+		if wrote {
 			before = rr.DeepCopy()
+		} else if hasUnwritten(&rr) {
+			// Nothing was patched, so nothing proves rr is current: a reconcile woken right
+			// after our own last patch may read a cache that has not seen it (WrittenAt still
+			// unset) and would repeat the write; Intune's rotate action is not idempotent.
+			if fresh, ferr := r.isCurrent(ctx, &rr); ferr != nil {
+				return reconcile.Result{}, ferr
+			} else if !fresh {
+				return reconcile.Result{RequeueAfter: time.Second}, nil
+			}
 		}
 		r.reconcileWrite(ctx, s)
 		r.reconcileDeadline(s)
 	}
 	updateRequestStatus(s, err)
-	if _, perr := patchStatusIfChanged(ctx, r.Client, before, &rr, statusOfRequest); perr != nil {
+	if _, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest); perr != nil {
 		return reconcile.Result{}, perr
 	}
 	if finished(&rr) {
@@ -124,6 +137,29 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		return reconcile.Result{}, s.writeErr
 	}
 	return lowestRequeue(now, append(s.next, s.deadline)...), nil
+}
+
+// hasUnwritten says whether a recorded intent still waits for its directory write.
+func hasUnwritten(rr *lapsv1.RotationRequest) bool {
+	for _, res := range rr.Status.Results {
+		if res.State == lapsv1.DeviceRotationRequested && res.WrittenAt == nil && res.RequestedAt != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// isCurrent compares rr with a live read (not the cache).
+func (r *RotationRequestReconciler) isCurrent(ctx context.Context, rr *lapsv1.RotationRequest) (bool, error) {
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	var live lapsv1.RotationRequest
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(rr), &live); err != nil {
+		return false, err
+	}
+	return live.ResourceVersion == rr.ResourceVersion, nil
 }
 
 func finished(rr *lapsv1.RotationRequest) bool {

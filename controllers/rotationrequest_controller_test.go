@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -307,5 +308,39 @@ func TestRotationRequestReconciler_writeFailureBacksOff(t *testing.T) {
 	calls := e.dir.CallsOf("requestRotation")
 	if len(calls) != 2 || got.WrittenAt == nil || got.LastFailureTime != nil || !calls[1].At.Equal(got.RequestedAt.Time) {
 		t.Fatalf("after backoff: calls %+v result %+v", calls, got)
+	}
+}
+
+// TestRotationRequestReconciler_staleCacheDoesNotRepeatTheWrite: a reconcile that reads a cache
+// which has not yet seen the WrittenAt patch must not write the directory again.
+func TestRotationRequestReconciler_staleCacheDoesNotRepeatTheWrite(t *testing.T) {
+	e := fleet(t, 1, newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), newRequest("rot1", "pc1", nil))
+	r := e.rotationReconciler()
+	if _, err := e.reconcileRequest(r, "rot1"); err != nil {
+		t.Fatal(err)
+	}
+	// The intent-only version, as a lagging cache would still show it.
+	stale := e.request("rot1")
+	stale.Status.Results[0].WrittenAt = nil
+	stale.ResourceVersion = "1"
+	r.Client = interceptor.NewClient(e.client.(client.WithWatch), interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {
+			if rr, ok := o.(*lapsv1.RotationRequest); ok {
+				stale.DeepCopyInto(rr)
+				return nil
+			}
+			return c.Get(ctx, key, o, opts...)
+		},
+	})
+	r.APIReader = e.client
+	res, err := e.reconcileRequest(r, "rot1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.dir.CallsOf("requestRotation")); n != 1 {
+		t.Fatalf("directory writes %d, want 1", n)
+	}
+	if res.RequeueAfter != time.Second {
+		t.Fatalf("RequeueAfter %v, want 1s (wait for the cache)", res.RequeueAfter)
 	}
 }
