@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directory/directorytest"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -227,5 +229,21 @@ func TestOUPath(t *testing.T) {
 		if got := OUPath(dn); got != want {
 			t.Errorf("OUPath(%q) = %q, want %q", dn, got, want)
 		}
+	}
+}
+
+func TestSyncer_metrics(t *testing.T) {
+	h := newHarness(t, device("pc1", 1))
+	h.dir.Put(record("pc1", 1))
+	trips := testutil.ToFloat64(metrics.SyncRoundTrips.WithLabelValues("corp"))
+	h.syncer.SyncOnce(context.Background())
+	if got := testutil.ToFloat64(metrics.SyncRoundTrips.WithLabelValues("corp")) - trips; got != 1 {
+		t.Fatalf("round trips +%v, want +1", got)
+	}
+	if got := testutil.ToFloat64(metrics.SyncDevices.WithLabelValues("corp")); got != 1 {
+		t.Fatalf("snapshot devices %v", got)
+	}
+	if n := testutil.CollectAndCount(metrics.SyncDuration); n == 0 {
+		t.Fatal("no sync duration observed")
 	}
 }
