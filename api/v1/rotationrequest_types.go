@@ -71,12 +71,20 @@ type DeviceRotationResult struct {
 	// retried write is identical.
 	// +optional
 	RequestedAt *metav1.Time `json:"requestedAt,omitempty"`
+	// PreviousPasswordVersion is the directory's msLAPS-CurrentPasswordVersion when the intent
+	// was recorded; a different version later is evidence of the rotation.
+	// +optional
+	PreviousPasswordVersion string `json:"previousPasswordVersion,omitempty"`
 	// WrittenAt is when the directory accepted the write.
 	// +optional
 	WrittenAt *metav1.Time `json:"writtenAt,omitempty"`
 	// RotatedAt is when the directory showed the new password.
 	// +optional
 	RotatedAt *metav1.Time `json:"rotatedAt,omitempty"`
+	// LastFailureTime is when the latest directory write failed; the next attempt waits
+	// schedule.Backoff(attempts, lastFailureTime).
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
 	// Attempts counts directory writes tried.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`

@@ -1,88 +1,202 @@
-// Command manager runs the fleetlaps controllers: it reconciles LapsPolicy, ManagedDevice and
-// RotationRequest objects against the configured directories.
+// Command manager runs the fleetlaps controllers: the LapsPolicy, ManagedDevice and
+// RotationRequest reconcilers, one directory sync runnable per configured connection, and the
+// RotationRequest admission webhook.
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"time"
 
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/controllers"
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	fleetwebhook "github.com/fleetlaps/fleetlaps/internal/webhook"
 )
 
-var scheme = runtime.NewScheme()
-
-func init() {
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(lapsv1.AddToScheme(scheme))
-}
-
-// options are the manager's command-line settings. Credentials are never flags: directory
-// connections and their Secret-mounted credential files come from the --directories file.
-type options struct {
-	metricsAddr      string
-	secureMetrics    bool
-	probeAddr        string
-	leaderElect      bool
-	leaderElectionID string
-}
-
 func main() {
-	var o options
-	flag.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
-	flag.BoolVar(&o.secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
-	flag.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
-	flag.BoolVar(&o.leaderElect, "leader-elect", false, "Elect a leader so only one replica (per shard) reconciles at a time.")
-	flag.StringVar(&o.leaderElectionID, "leader-election-id", "fleetlaps.laps.fleetlaps.io", "Name of the leader election lease.")
-	zapOpts := zap.Options{Development: false}
-	zapOpts.BindFlags(flag.CommandLine)
-	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		os.Exit(1)
+	}
+}
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+// Leader election (one lease per shard) and its events.
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// Secure metrics check their callers with TokenReviews and SubjectAccessReviews.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// Flags are the manager's command line.
+type Flags struct {
+	Directories       string
+	SyncInterval      time.Duration
+	ShardSelector     string
+	LeaderElect       bool
+	LeaderElectionID  string
+	MetricsAddr       string
+	MetricsSecure     bool
+	ProbeAddr         string
+	HeartbeatInterval time.Duration
+	WebhookPort       int
+	WebhookCertDir    string
+	EnableWebhook     bool
+}
+
+// ParseFlags reads flags from args.
+func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
+	var f Flags
+	fs.StringVar(&f.Directories, "directories", "/etc/fleetlaps/directories.yaml", "Path of the directory connections file (mounted from a ConfigMap).")
+	fs.DurationVar(&f.SyncInterval, "sync-interval", dirsync.DefaultInterval, "How often each directory is read into a snapshot (jittered by up to 10%).")
+	fs.StringVar(&f.ShardSelector, "shard-selector", "", "Label selector limiting the ManagedDevices and RotationRequests this manager handles (e.g. shard=a).")
+	fs.BoolVar(&f.LeaderElect, "leader-elect", false, "Enable leader election (one active manager per shard).")
+	fs.StringVar(&f.LeaderElectionID, "leader-election-id", "", "Leader election lease name (default derived from --shard-selector).")
+	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":8443", "Metrics endpoint address; 0 disables it.")
+	fs.BoolVar(&f.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers that Kubernetes authenticates and authorizes for /metrics.")
+	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Health probe endpoint address.")
+	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval; AgentReporting turns False after three missed reports.")
+	fs.IntVar(&f.WebhookPort, "webhook-port", 9443, "Admission webhook port.")
+	fs.StringVar(&f.WebhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt/tls.key for the webhook server (default: controller-runtime's).")
+	fs.BoolVar(&f.EnableWebhook, "enable-webhook", true, "Serve the RotationRequest admission webhook.")
+	opts := &zap.Options{}
+	opts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return f, nil, err
+	}
+	if f.SyncInterval < 10*time.Second {
+		return f, nil, fmt.Errorf("--sync-interval %s is below 10s", f.SyncInterval)
+	}
+	return f, opts, nil
+}
+
+// leaderElectionID derives a lease name per shard so shards elect independently.
+func leaderElectionID(f Flags) string {
+	if f.LeaderElectionID != "" {
+		return f.LeaderElectionID
+	}
+	if f.ShardSelector == "" {
+		return "fleetlaps-manager.laps.fleetlaps.io"
+	}
+	return fmt.Sprintf("fleetlaps-manager-%08x.laps.fleetlaps.io", fnv32(f.ShardSelector))
+}
+
+func fnv32(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// cacheOptions limits the cache of ManagedDevices and RotationRequests to the shard.
+func cacheOptions(shard string) (cache.Options, error) {
+	if shard == "" {
+		return cache.Options{}, nil
+	}
+	sel, err := labels.Parse(shard)
+	if err != nil {
+		return cache.Options{}, fmt.Errorf("--shard-selector: %w", err)
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&lapsv1.ManagedDevice{}:   {Label: sel},
+		&lapsv1.RotationRequest{}: {Label: sel},
+	}}, nil
+}
+
+func run() error {
+	f, zopts, err := ParseFlags(flag.CommandLine, os.Args[1:])
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(zopts)))
 	log := ctrl.Log.WithName("setup")
 
-	metricsOpts := metricsserver.Options{
-		BindAddress:   o.metricsAddr,
-		SecureServing: o.secureMetrics,
-		// HTTP/2 is disabled for the metrics server (CVE-2023-44487, CVE-2023-39325).
-		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	file, err := directoryconfig.Load(f.Directories)
+	if err != nil {
+		return err
 	}
-	if o.secureMetrics {
-		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
-	}
+	dirs := directoryconfig.Open(file, backends())
 
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := lapsv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	cacheOpts, err := cacheOptions(f.ShardSelector)
+	if err != nil {
+		return err
+	}
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: o.probeAddr,
-		LeaderElection:         o.leaderElect,
-		LeaderElectionID:       o.leaderElectionID,
+		Scheme:                        scheme,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsOptions(f),
+		HealthProbeBindAddress:        f.ProbeAddr,
+		LeaderElection:                f.LeaderElect,
+		LeaderElectionID:              leaderElectionID(f),
+		LeaderElectionReleaseOnCancel: true,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: f.WebhookPort, CertDir: f.WebhookCertDir}),
 	})
 	if err != nil {
-		log.Error(err, "unable to create manager")
-		os.Exit(1)
+		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
+		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval,
+	}); err != nil {
+		return err
+	}
+	if f.EnableWebhook {
+		mgr.GetWebhookServer().Register(fleetwebhook.RotationRequestPath, &webhook.Admission{Handler: fleetwebhook.RequestedBy{}})
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		log.Error(err, "unable to set up health check")
-		os.Exit(1)
+		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		log.Error(err, "unable to set up ready check")
-		os.Exit(1)
+		return err
 	}
+	defer closeAll(ctx, dirs)
+	log.Info("starting manager", "directories", dirs.Names(), "shardSelector", f.ShardSelector, "syncInterval", f.SyncInterval.String())
+	return mgr.Start(ctx)
+}
 
-	log.Info("starting manager", "leaderElection", o.leaderElect, "metricsAddress", o.metricsAddr)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
-		log.Error(err, "manager stopped with an error")
-		os.Exit(1)
+// metricsOptions serves metrics over TLS with authentication and authorization by default.
+func metricsOptions(f Flags) metricsserver.Options {
+	o := metricsserver.Options{
+		BindAddress:   f.MetricsAddr,
+		SecureServing: f.MetricsSecure,
+		// HTTP/2 stays off for the metrics server (CVE-2023-44487, CVE-2023-39325).
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} }},
+	}
+	if f.MetricsSecure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
+}
+
+func closeAll(_ context.Context, dirs *directoryconfig.Set) {
+	for _, e := range dirs.Entries() {
+		if e.Directory != nil {
+			_ = e.Directory.Close()
+		}
 	}
 }

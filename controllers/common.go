@@ -1,0 +1,127 @@
+// Package controllers holds the LapsPolicy, ManagedDevice and RotationRequest reconcilers.
+// Each reads like a list of steps over a scope struct; a deferred status summary derives every
+// owned condition from the scope and patches status once, only when it changed (STYLE.md).
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+)
+
+// FieldOwner is the field manager of every write.
+const FieldOwner = "fleetlaps-controller"
+
+const (
+	// IndexRotationActiveDevice indexes RotationRequests that are not finished by the names of
+	// the devices they still act on.
+	IndexRotationActiveDevice = "laps.fleetlaps.io/active-device"
+	// IndexDevicePolicy indexes ManagedDevices by status.effectivePolicy.name.
+	IndexDevicePolicy = "laps.fleetlaps.io/effective-policy"
+)
+
+// IndexByActiveDevice extracts IndexRotationActiveDevice.
+func IndexByActiveDevice(o ctrl.Object) []string {
+	r := o.(*lapsv1.RotationRequest)
+	if r.Status.Phase == lapsv1.RotationSucceeded || r.Status.Phase == lapsv1.RotationFailed {
+		return nil
+	}
+	if len(r.Status.Results) == 0 {
+		if r.Spec.DeviceName != "" {
+			return []string{r.Spec.DeviceName}
+		}
+		return nil
+	}
+	var out []string
+	for _, res := range r.Status.Results {
+		if res.State == lapsv1.DeviceRotationPending || res.State == lapsv1.DeviceRotationRequested {
+			out = append(out, res.Device)
+		}
+	}
+	return out
+}
+
+// IndexByEffectivePolicy extracts IndexDevicePolicy.
+func IndexByEffectivePolicy(o ctrl.Object) []string {
+	d := o.(*lapsv1.ManagedDevice)
+	if d.Status.EffectivePolicy == nil {
+		return nil
+	}
+	return []string{d.Status.EffectivePolicy.Name}
+}
+
+// FieldIndexer is the part of manager.Manager's FieldIndexer the controllers need.
+type FieldIndexer interface {
+	IndexField(ctx context.Context, obj ctrl.Object, field string, extract ctrl.IndexerFunc) error
+}
+
+// SetupIndexes registers the controllers' own field indexes (dirsync.SetupIndexes registers
+// the directory ones).
+func SetupIndexes(ctx context.Context, idx FieldIndexer) error {
+	if err := idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice); err != nil {
+		return err
+	}
+	return idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy)
+}
+
+// stallError makes a step's failure Stalled: nothing but a spec or configuration change helps.
+type stallError struct {
+	reason string
+	err    error
+}
+
+func (e *stallError) Error() string { return e.err.Error() }
+func (e *stallError) Unwrap() error { return e.err }
+
+func stalled(reason string, err error) error { return &stallError{reason: reason, err: err} }
+
+// asStalled returns the stall reason and message of err, if it is one.
+func asStalled(err error) (string, string, bool) {
+	var s *stallError
+	if errors.As(err, &s) {
+		return s.reason, s.err.Error(), true
+	}
+	return "", "", false
+}
+
+// patchStatusIfChanged patches the status subresource from before to obj, only when the status
+// differs semantically. It reports whether it wrote.
+func patchStatusIfChanged(ctx context.Context, c ctrl.Client, before, obj ctrl.Object, statusOf func(ctrl.Object) any) (bool, error) {
+	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
+		return false, nil
+	}
+	return true, c.Status().Patch(ctx, obj, ctrl.MergeFrom(before), ctrl.FieldOwner(FieldOwner))
+}
+
+// patchStatusLocked is patchStatusIfChanged with optimistic locking: the patch carries the
+// resourceVersion read, so a reconcile working from a stale cache gets a Conflict instead of
+// overwriting newer status (RotationRequest results record side effects).
+func patchStatusLocked(ctx context.Context, c ctrl.Client, before, obj ctrl.Object, statusOf func(ctrl.Object) any) (bool, error) {
+	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
+		return false, nil
+	}
+	patch := ctrl.MergeFromWithOptions(before, ctrl.MergeFromWithOptimisticLock{})
+	return true, c.Status().Patch(ctx, obj, patch, ctrl.FieldOwner(FieldOwner))
+}
+
+// lowestRequeue merges step results: the earliest future time wins (schedule.NextAttention:
+// never in the past, at least a second, at most MaxRequeue).
+func lowestRequeue(now time.Time, times ...time.Time) reconcile.Result {
+	return reconcile.Result{RequeueAfter: nextAttention(now, times...)}
+}
+
+// Clock is the injected time source.
+type Clock = clock.PassiveClock
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func statusOfDevice(o ctrl.Object) any  { return o.(*lapsv1.ManagedDevice).Status }
+func statusOfRequest(o ctrl.Object) any { return o.(*lapsv1.RotationRequest).Status }
+func statusOfPolicy(o ctrl.Object) any  { return o.(*lapsv1.LapsPolicy).Status }

@@ -1,0 +1,399 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
+)
+
+// PolicyFinalizer makes the controller withdraw what it published before a LapsPolicy goes.
+const PolicyFinalizer = "laps.fleetlaps.io/withdraw"
+
+// Published kinds.
+const (
+	PublishedConfigMap    = "ConfigMap"
+	PublishedIntunePolicy = "IntuneConfigurationPolicy"
+)
+
+// LapsPolicyReconciler validates, renders and publishes LapsPolicies and counts their devices.
+type LapsPolicyReconciler struct {
+	Client      client.Client
+	Clock       Clock
+	Directories *directoryconfig.Set
+	Recorder    events.EventRecorder
+}
+
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+
+// policyScope holds what the steps observed.
+type policyScope struct {
+	policy    *lapsv1.LapsPolicy
+	entry     *directoryconfig.Entry
+	ignored   []string
+	principal struct {
+		applicable bool
+		sid        string
+		err        error
+	}
+	artefacts []artefact
+	hash      string
+	pushErr   error
+	pushed    bool
+}
+
+// Reconcile: validate → directory → resolvePrincipal → render → publish → count. It stops at
+// the first error; the deferred status derivation runs on every path.
+func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
+	var p lapsv1.LapsPolicy
+	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if p.DeletionTimestamp != nil {
+		return reconcile.Result{}, r.reconcileDelete(ctx, &p)
+	}
+	if !controllerutil.ContainsFinalizer(&p, PolicyFinalizer) {
+		controllerutil.AddFinalizer(&p, PolicyFinalizer)
+		if err := r.Client.Update(ctx, &p, client.FieldOwner(FieldOwner)); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	before := p.DeepCopy()
+	s := &policyScope{policy: &p}
+	var err error
+	for _, step := range []func(context.Context, *policyScope) error{
+		r.reconcileValidate,
+		r.reconcileDirectory,
+		r.reconcilePrincipal,
+		r.reconcileRender,
+		r.reconcilePublish,
+		r.reconcileCounts,
+	} {
+		if err = step(ctx, s); err != nil {
+			break
+		}
+	}
+	updatePolicyStatus(s, r.Clock.Now(), err)
+	if _, perr := patchStatusIfChanged(ctx, r.Client, before, &p, statusOfPolicy); perr != nil {
+		return reconcile.Result{}, perr
+	}
+	if _, _, ok := asStalled(err); ok {
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		metrics.ReconcileErrors.WithLabelValues("lapspolicy", "step").Inc()
+	}
+	return reconcile.Result{}, err
+}
+
+// reconcileValidate applies the same Go rules as admission. Sets: Stalled (InvalidSpec),
+// SettingsIgnored.
+func (r *LapsPolicyReconciler) reconcileValidate(_ context.Context, s *policyScope) error {
+	s.ignored = ignoredSettings(&s.policy.Spec)
+	if errs := validatePolicy(&s.policy.Spec); len(errs) > 0 {
+		return stalled("InvalidSpec", errs.ToAggregate())
+	}
+	return nil
+}
+
+// reconcileDirectory looks the connection up. Sets: Stalled (UnknownDirectory,
+// DirectoryTypeUnsupported, DirectoryConfigInvalid).
+func (r *LapsPolicyReconciler) reconcileDirectory(_ context.Context, s *policyScope) error {
+	e, err := r.Directories.Lookup(s.policy.Spec.DirectoryRef.Name)
+	if err != nil {
+		return stalled(directoryconfig.Reason(err), err)
+	}
+	s.entry = e
+	if s.policy.Spec.BackupDirectory == lapsv1.BackupDirectoryEntraID {
+		if _, ok := e.Directory.(directory.PolicyPublisher); !ok || e.Config.Type != directory.TypeEntraID {
+			return stalled("DirectoryTypeUnsupported", fmt.Errorf("directory %q (type %s) cannot publish an EntraID policy; this build has no %s policy publisher",
+				e.Config.Name, e.Config.Type, directory.TypeEntraID))
+		}
+	}
+	return nil
+}
+
+// reconcilePrincipal resolves adPasswordEncryptionPrincipal for AD with encryption. Sets:
+// PrincipalResolved.
+func (r *LapsPolicyReconciler) reconcilePrincipal(ctx context.Context, s *policyScope) error {
+	st := effectiveSettings(&s.policy.Spec)
+	if !(st.BackupDirectory == lapsv1.BackupDirectoryActiveDirectory && st.ADPasswordEncryptionEnabled && st.ADPasswordEncryptionPrincipal != "") {
+		return nil
+	}
+	s.principal.applicable = true
+	sid, err := s.entry.Directory.ResolvePrincipal(ctx, st.ADPasswordEncryptionPrincipal)
+	s.principal.sid, s.principal.err = sid, err
+	if errors.Is(err, directory.ErrNotFound) {
+		// Not Stalled: the principal may be created in AD later; a spec change is not the only fix.
+		return fmt.Errorf("adPasswordEncryptionPrincipal %q: %w", st.ADPasswordEncryptionPrincipal, err)
+	}
+	return err
+}
+
+// reconcileRender renders every artefact of the policy root and hashes them.
+func (r *LapsPolicyReconciler) reconcileRender(_ context.Context, s *policyScope) error {
+	arts, err := renderPolicy(s.policy)
+	if err != nil {
+		return stalled("RenderFailed", err)
+	}
+	slices.SortFunc(arts, func(a, b artefact) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	for _, a := range arts {
+		fmt.Fprintf(h, "%s\x00%d\x00", a.Name, len(a.Data))
+		h.Write(a.Data)
+	}
+	s.artefacts, s.hash = arts, hex.EncodeToString(h.Sum(nil))[:16]
+	return nil
+}
+
+// RenderedConfigMapName is the owned ConfigMap holding an AD policy's artefacts.
+func RenderedConfigMapName(policy string) string { return policy + "-rendered" }
+
+// reconcilePublish stores artefacts in the owned ConfigMap (AD roots) or pushes through the
+// directory's PolicyPublisher (EntraID). It writes only when the content differs. Sets:
+// PolicyPushed, status.published.
+func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policyScope) error {
+	p := s.policy
+	if p.Spec.BackupDirectory == lapsv1.BackupDirectoryEntraID {
+		for _, pub := range p.Status.Published {
+			if pub.Kind == PublishedIntunePolicy && pub.Hash == s.hash {
+				s.pushed = true
+				return nil
+			}
+		}
+		doc, ok := intuneArtefact(s.artefacts)
+		if !ok {
+			return stalled("RenderFailed", fmt.Errorf("policy root %s renders no Intune document; EntraID policies need policyRoot CSP", effectiveSettings(&p.Spec).PolicyRoot))
+		}
+		ref, err := s.entry.Directory.(directory.PolicyPublisher).PublishPolicy(ctx, p.Namespace+"-"+p.Name, doc)
+		if err != nil {
+			s.pushErr = err
+			return fmt.Errorf("publishing policy: %w", err)
+		}
+		p.Status.Published = []lapsv1.PublishedPolicy{{Directory: s.entry.Config.Name, Kind: PublishedIntunePolicy, Ref: ref.ID, Hash: s.hash}}
+		s.pushed = true
+		if r.Recorder != nil {
+			r.Recorder.Eventf(p, nil, "Normal", "Published", "PublishPolicy", "published to directory %s as %s", s.entry.Config.Name, ref.ID)
+		}
+		return nil
+	}
+	want := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RenderedConfigMapName(p.Name), Namespace: p.Namespace}}
+	data, bin := map[string]string{}, map[string][]byte{}
+	for _, a := range s.artefacts {
+		if utf8.Valid(a.Data) && !bytes.ContainsRune(a.Data, 0) && !strings.Contains(a.ContentType, "octet-stream") {
+			data[a.Name] = string(a.Data)
+		} else {
+			bin[a.Name] = a.Data
+		}
+	}
+	var cm corev1.ConfigMap
+	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		want.Labels = map[string]string{"laps.fleetlaps.io/policy": truncateLabel(p.Name)}
+		want.Annotations = map[string]string{"laps.fleetlaps.io/rendered-hash": s.hash}
+		want.Data, want.BinaryData = data, bin
+		if err := controllerutil.SetControllerReference(p, want, r.Client.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+			s.pushErr = err
+			return err
+		}
+	case err != nil:
+		return err
+	default:
+		if !metav1.IsControlledBy(&cm, p) {
+			s.pushErr = fmt.Errorf("ConfigMap %s exists and is not owned by this policy", cm.Name)
+			return stalled("ConfigMapConflict", s.pushErr)
+		}
+		if cm.Annotations["laps.fleetlaps.io/rendered-hash"] != s.hash || !equality.Semantic.DeepEqual(nilIfEmpty(cm.Data), nilIfEmpty(data)) || !equality.Semantic.DeepEqual(nilIfEmptyB(cm.BinaryData), nilIfEmptyB(bin)) {
+			if cm.Annotations == nil {
+				cm.Annotations = map[string]string{}
+			}
+			cm.Annotations["laps.fleetlaps.io/rendered-hash"] = s.hash
+			cm.Data, cm.BinaryData = data, bin
+			if err := r.Client.Update(ctx, &cm, client.FieldOwner(FieldOwner)); err != nil {
+				s.pushErr = err
+				return err
+			}
+		}
+	}
+	p.Status.Published = []lapsv1.PublishedPolicy{{Directory: s.entry.Config.Name, Kind: PublishedConfigMap, Ref: want.Name, Hash: s.hash}}
+	s.pushed = true
+	return nil
+}
+
+func nilIfEmpty(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func nilIfEmptyB(m map[string][]byte) map[string][]byte {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// reconcileCounts counts the devices this policy is effective on (via the effective-policy
+// index over the cache).
+func (r *LapsPolicyReconciler) reconcileCounts(ctx context.Context, s *policyScope) error {
+	var list lapsv1.ManagedDeviceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.policy.Namespace), client.MatchingFields{IndexDevicePolicy: s.policy.Name}); err != nil {
+		return err
+	}
+	st := &s.policy.Status
+	st.MatchedDevices, st.CompliantDevices, st.ExpiredDevices, st.ConflictingDevices = 0, 0, 0, 0
+	for _, d := range list.Items {
+		st.MatchedDevices++
+		for _, c := range d.Status.Conditions {
+			switch {
+			case c.Type == lapsv1.ConditionReady && c.Status == metav1.ConditionTrue:
+				st.CompliantDevices++
+			case c.Type == lapsv1.ConditionPasswordCurrent && c.Reason == ReasonExpired:
+				st.ExpiredDevices++
+			}
+		}
+		if len(d.Status.ConflictingPolicies) > 0 {
+			st.ConflictingDevices++
+		}
+	}
+	return nil
+}
+
+// reconcileDelete withdraws what was published and removes the finalizer. The owned ConfigMap
+// goes with the policy (owner reference); it is deleted explicitly too, so withdrawal does not
+// wait for the garbage collector.
+func (r *LapsPolicyReconciler) reconcileDelete(ctx context.Context, p *lapsv1.LapsPolicy) error {
+	if !controllerutil.ContainsFinalizer(p, PolicyFinalizer) {
+		return nil
+	}
+	for _, pub := range p.Status.Published {
+		switch pub.Kind {
+		case PublishedIntunePolicy:
+			e, err := r.Directories.Lookup(pub.Directory)
+			if err != nil {
+				// The connection is gone: nothing we can withdraw through it.
+				continue
+			}
+			if pp, ok := e.Directory.(directory.PolicyPublisher); ok {
+				if err := pp.WithdrawPolicy(ctx, directory.PublishedRef{ID: pub.Ref, Hash: pub.Hash}); err != nil {
+					return fmt.Errorf("withdrawing %s from %s: %w", pub.Ref, pub.Directory, err)
+				}
+			}
+		case PublishedConfigMap:
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: pub.Ref, Namespace: p.Namespace}}
+			if err := r.Client.Delete(ctx, cm); client.IgnoreNotFound(err) != nil {
+				return err
+			}
+		}
+	}
+	controllerutil.RemoveFinalizer(p, PolicyFinalizer)
+	return r.Client.Update(ctx, p, client.FieldOwner(FieldOwner))
+}
+
+// SetupWithManager watches LapsPolicies (spec changes), the owned ConfigMaps, and ManagedDevices
+// whose effective policy or readiness changed (for the counts).
+func (r *LapsPolicyReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*builder.Builder)) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("lapspolicy").
+		For(&lapsv1.LapsPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&corev1.ConfigMap{}).
+		Watches(&lapsv1.ManagedDevice{}, devicePolicyHandler{})
+	for _, o := range opts {
+		o(b)
+	}
+	return b.Complete(r)
+}
+
+// devicePolicyHandler enqueues the old and the new effective policy of a device whose counted
+// status changed. It waits countsDelay, so a wave of device changes (a sync of thousands of
+// devices) costs one count update per policy, not one per device.
+type devicePolicyHandler struct{}
+
+const countsDelay = 2 * time.Second
+
+func policyRequest(d *lapsv1.ManagedDevice) (reconcile.Request, bool) {
+	if d.Status.EffectivePolicy == nil {
+		return reconcile.Request{}, false
+	}
+	return reconcile.Request{NamespacedName: types.NamespacedName{Namespace: d.Namespace, Name: d.Status.EffectivePolicy.Name}}, true
+}
+
+func countedStatus(d *lapsv1.ManagedDevice) string {
+	var b strings.Builder
+	if d.Status.EffectivePolicy != nil {
+		b.WriteString(d.Status.EffectivePolicy.Name)
+	}
+	fmt.Fprintf(&b, "|%d", len(d.Status.ConflictingPolicies))
+	for _, c := range d.Status.Conditions {
+		if c.Type == lapsv1.ConditionReady || c.Type == lapsv1.ConditionPasswordCurrent {
+			fmt.Fprintf(&b, "|%s=%s/%s", c.Type, c.Status, c.Reason)
+		}
+	}
+	return b.String()
+}
+
+func (devicePolicyHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if r, ok := policyRequest(e.Object.(*lapsv1.ManagedDevice)); ok {
+		q.AddAfter(r, countsDelay)
+	}
+}
+
+func (devicePolicyHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	o, n := e.ObjectOld.(*lapsv1.ManagedDevice), e.ObjectNew.(*lapsv1.ManagedDevice)
+	if countedStatus(o) == countedStatus(n) {
+		return
+	}
+	for _, d := range []*lapsv1.ManagedDevice{o, n} {
+		if r, ok := policyRequest(d); ok {
+			q.AddAfter(r, countsDelay)
+		}
+	}
+}
+
+func (devicePolicyHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if d, ok := e.Object.(*lapsv1.ManagedDevice); ok {
+		if r, ok := policyRequest(d); ok {
+			q.AddAfter(r, countsDelay)
+		}
+	}
+}
+
+func (devicePolicyHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+var _ handler.EventHandler = devicePolicyHandler{}

@@ -1,0 +1,173 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/conditions"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/directory/directorytest"
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+)
+
+func (e *env) policyReconciler() *LapsPolicyReconciler {
+	return &LapsPolicyReconciler{Client: e.client, Clock: e.clock, Directories: e.dirs, Recorder: e.rec}
+}
+
+func (e *env) reconcilePolicy(name string) error {
+	_, err := e.policyReconciler().Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	return err
+}
+
+func (e *env) policy(name string) *lapsv1.LapsPolicy {
+	e.t.Helper()
+	var p lapsv1.LapsPolicy
+	if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &p); err != nil {
+		e.t.Fatal(err)
+	}
+	return &p
+}
+
+func policyCond(t *testing.T, p *lapsv1.LapsPolicy, typ string, status metav1.ConditionStatus, reason string) *metav1.Condition {
+	t.Helper()
+	c := conditions.Get(p.Status.Conditions, typ)
+	if c == nil || c.Status != status || c.Reason != reason {
+		t.Fatalf("%s = %+v, want %s/%s", typ, c, status, reason)
+	}
+	return c
+}
+
+func TestLapsPolicyReconciler_activeDirectoryPublishesConfigMapAndCounts(t *testing.T) {
+	p := newPolicy("base", lapsv1.PolicyRootGroupPolicy, 0, nil)
+	p.Spec.ADPasswordEncryptionPrincipal = ptr.To(`CORP\LAPSAdmins`)
+	e := fleet(t, 3, p)
+	e.dir.AddPrincipal(`CORP\LAPSAdmins`, "S-1-5-21-1-2-3-1104")
+	e.clock.SetTime(t0.Add(25 * 24 * time.Hour)) // pc records were updated at t0-24h: pc expire at t0+29d
+	e.reconcileDevice("pc1")
+	if err := e.reconcilePolicy("base"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.policy("base")
+	if !strings.Contains(strings.Join(got.Finalizers, ","), PolicyFinalizer) {
+		t.Fatalf("finalizers %v", got.Finalizers)
+	}
+	policyCond(t, got, lapsv1.ConditionReady, metav1.ConditionTrue, "Published")
+	policyCond(t, got, lapsv1.ConditionPrincipalResolved, metav1.ConditionTrue, ReasonResolved)
+	policyCond(t, got, lapsv1.ConditionSettingsIgnored, metav1.ConditionFalse, ReasonNoSettingsIgnored)
+	if got.Status.MatchedDevices != 3 || got.Status.CompliantDevices != 3 || got.Status.RenderedHash == "" || got.Status.ObservedGeneration != 1 {
+		t.Fatalf("status %+v", got.Status)
+	}
+	var cm corev1.ConfigMap
+	if err := e.client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "base-rendered"}, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if !metav1.IsControlledBy(&cm, got) || len(cm.BinaryData["Registry.pol"]) == 0 || cm.Data["Registry.txt"] == "" {
+		t.Fatalf("configmap %+v", cm)
+	}
+	w := e.writes.n.Load()
+	if err := e.reconcilePolicy("base"); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.writes.n.Load() - w; n != 0 {
+		t.Fatalf("second reconcile wrote %d times", n)
+	}
+}
+
+func TestLapsPolicyReconciler_principalNotFound(t *testing.T) {
+	p := newPolicy("base", lapsv1.PolicyRootCSP, 0, nil)
+	p.Spec.ADPasswordEncryptionPrincipal = ptr.To(`CORP\Nobody`)
+	e := newEnv(t, p)
+	if err := e.reconcilePolicy("base"); err == nil {
+		t.Fatal("expected a retry error")
+	}
+	got := e.policy("base")
+	policyCond(t, got, lapsv1.ConditionPrincipalResolved, metav1.ConditionFalse, ReasonPrincipalNotFound)
+	policyCond(t, got, lapsv1.ConditionReady, metav1.ConditionFalse, ReasonPrincipalNotFound)
+}
+
+func TestLapsPolicyReconciler_stalls(t *testing.T) {
+	cases := map[string]struct {
+		mutate     func(p *lapsv1.LapsPolicy)
+		wantReason string
+		wantMsg    string
+	}{
+		"should stall listing known names for an unknown directoryRef": {
+			mutate:     func(p *lapsv1.LapsPolicy) { p.Spec.DirectoryRef.Name = "nope" },
+			wantReason: "UnknownDirectory", wantMsg: "known: cloud, corp",
+		},
+		"should stall DirectoryTypeUnsupported for an Entra connection without backend": {
+			mutate: func(p *lapsv1.LapsPolicy) {
+				p.Spec.BackupDirectory = lapsv1.BackupDirectoryEntraID
+				p.Spec.DirectoryRef.Name = "cloud"
+			},
+			wantReason: "DirectoryTypeUnsupported",
+		},
+		"should stall DirectoryTypeUnsupported for an EntraID policy on an AD connection": {
+			mutate:     func(p *lapsv1.LapsPolicy) { p.Spec.BackupDirectory = lapsv1.BackupDirectoryEntraID },
+			wantReason: "DirectoryTypeUnsupported",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := newPolicy("base", lapsv1.PolicyRootCSP, 0, nil)
+			tc.mutate(p)
+			e := newEnv(t, p)
+			e.dirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID}, Err: directoryconfig.ErrTypeUnsupported})
+			if err := e.reconcilePolicy("base"); err != nil {
+				t.Fatal(err)
+			}
+			got := e.policy("base")
+			c := policyCond(t, got, lapsv1.ConditionStalled, metav1.ConditionTrue, tc.wantReason)
+			if !strings.Contains(c.Message, tc.wantMsg) {
+				t.Fatalf("message %q", c.Message)
+			}
+			policyCond(t, got, lapsv1.ConditionReady, metav1.ConditionFalse, tc.wantReason)
+			if got.Status.ObservedGeneration != 1 {
+				t.Fatal("observedGeneration must move when Stalled")
+			}
+		})
+	}
+}
+
+func TestLapsPolicyReconciler_entraPublishesAndWithdraws(t *testing.T) {
+	p := newPolicy("cloudpol", lapsv1.PolicyRootCSP, 0, nil)
+	p.Spec.BackupDirectory = lapsv1.BackupDirectoryEntraID
+	p.Spec.DirectoryRef.Name = "cloud"
+	p.Spec.PassphraseLength = ptr.To[int32](8) // ignored: the complexity makes character passwords
+	e := newEnv(t, p)
+	entra := directorytest.New("cloud", directory.TypeEntraID, e.clock.Now)
+	e.dirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID}, Directory: entra})
+	if err := e.reconcilePolicy("cloudpol"); err != nil {
+		t.Fatal(err)
+	}
+	got := e.policy("cloudpol")
+	policyCond(t, got, lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonPublished)
+	policyCond(t, got, lapsv1.ConditionSettingsIgnored, metav1.ConditionTrue, ReasonSomeIgnored)
+	if len(entra.Published()) != 1 || got.Status.Published[0].Kind != PublishedIntunePolicy {
+		t.Fatalf("published %v %+v", entra.Published(), got.Status.Published)
+	}
+	if err := e.reconcilePolicy("cloudpol"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(entra.CallsOf("publishPolicy")); n != 1 {
+		t.Fatalf("published %d times; an unchanged policy must not be pushed again", n)
+	}
+	if err := e.client.Delete(context.Background(), got); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.reconcilePolicy("cloudpol"); err != nil {
+		t.Fatal(err)
+	}
+	if len(entra.Published()) != 0 || len(entra.CallsOf("withdrawPolicy")) != 1 {
+		t.Fatalf("not withdrawn: %v", entra.Published())
+	}
+}

@@ -1,0 +1,111 @@
+package controllers
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/conditions"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+)
+
+// LapsPolicy condition reasons.
+const (
+	ReasonPublished         = "Published"
+	ReasonPublishFailed     = "PublishFailed"
+	ReasonNotPublished      = "NotPublished"
+	ReasonResolved          = "Resolved"
+	ReasonPrincipalNotFound = "PrincipalNotFound"
+	ReasonResolveFailed     = "ResolveFailed"
+	ReasonNoSettingsIgnored = "NoneIgnored"
+	ReasonSomeIgnored       = "Ignored"
+)
+
+// policyReadyDeps: Ready = PolicyPushed ∧ PrincipalResolved (when applicable).
+// SettingsIgnored is abnormal-true but a warning only: it does not make Ready False, so a policy
+// with an ignored setting still publishes and reports Healthy (the warning stays visible).
+var policyReadyDeps = []conditions.Dependency{
+	{Type: lapsv1.ConditionPolicyPushed},
+	{Type: lapsv1.ConditionPrincipalResolved, Optional: true},
+}
+
+func updatePolicyStatus(s *policyScope, now time.Time, err error) {
+	p := s.policy
+	st := &p.Status
+	gen := p.Generation
+	set := func(t string, status metav1.ConditionStatus, reason, msg string) {
+		conditions.Set(&st.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen}, now)
+	}
+	stallReason, stallMsg, isStall := asStalled(err)
+	if isStall {
+		conditions.MarkStalled(&st.Conditions, stallReason, stallMsg, now)
+	} else {
+		conditions.ClearStalled(&st.Conditions)
+	}
+
+	st.IgnoredSettings = s.ignored
+	if len(s.ignored) > 0 {
+		set(lapsv1.ConditionSettingsIgnored, metav1.ConditionTrue, ReasonSomeIgnored, "Windows ignores: "+strings.Join(s.ignored, "; "))
+	} else {
+		set(lapsv1.ConditionSettingsIgnored, metav1.ConditionFalse, ReasonNoSettingsIgnored, "every setting takes effect")
+	}
+
+	switch {
+	case !s.principal.applicable:
+		conditions.Remove(&st.Conditions, lapsv1.ConditionPrincipalResolved)
+	case s.principal.err == nil:
+		set(lapsv1.ConditionPrincipalResolved, metav1.ConditionTrue, ReasonResolved, "adPasswordEncryptionPrincipal resolves to "+s.principal.sid)
+	case errors.Is(s.principal.err, directory.ErrNotFound):
+		set(lapsv1.ConditionPrincipalResolved, metav1.ConditionFalse, ReasonPrincipalNotFound,
+			fmt.Sprintf("adPasswordEncryptionPrincipal %q does not exist in directory %s; Windows would fail policy processing", ptrString(p.Spec.ADPasswordEncryptionPrincipal), p.Spec.DirectoryRef.Name))
+	default:
+		set(lapsv1.ConditionPrincipalResolved, metav1.ConditionUnknown, ReasonResolveFailed, "could not resolve the principal: "+string(directory.KindOf(s.principal.err)))
+	}
+
+	switch {
+	case s.pushed:
+		st.RenderedHash = s.hash
+		where := ""
+		if len(st.Published) > 0 {
+			where = fmt.Sprintf(" to %s %s", st.Published[0].Kind, st.Published[0].Ref)
+		}
+		set(lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonPublished, "rendered policy "+s.hash+" published"+where)
+	case s.pushErr != nil:
+		set(lapsv1.ConditionPolicyPushed, metav1.ConditionFalse, ReasonPublishFailed, "publishing failed: "+s.pushErr.Error())
+	case isStall:
+		set(lapsv1.ConditionPolicyPushed, metav1.ConditionFalse, stallReason, stallMsg)
+	default:
+		if conditions.Get(st.Conditions, lapsv1.ConditionPolicyPushed) == nil {
+			set(lapsv1.ConditionPolicyPushed, metav1.ConditionUnknown, ReasonNotPublished, "not published yet")
+		}
+	}
+
+	if err != nil && !isStall {
+		conditions.MarkReconciling(&st.Conditions, "RetryingAfterError", "retrying: "+summarizeErr(err), now)
+	} else {
+		conditions.ClearReconciling(&st.Conditions)
+	}
+	ready := conditions.Summary(st.Conditions, policyReadyDeps, "Published", "policy is published")
+	ready.ObservedGeneration = gen
+	conditions.Set(&st.Conditions, ready, now)
+	conditions.Stamp(st.Conditions, gen)
+	st.ObservedGeneration = conditions.ObservedGeneration(st.Conditions, gen, st.ObservedGeneration)
+}
+
+func summarizeErr(err error) string {
+	if k := directory.KindOf(err); k != "" {
+		return string(k)
+	}
+	return err.Error()
+}
+
+func ptrString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -1,0 +1,350 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
+)
+
+// ManagedDeviceReconciler observes one device: its effective policy, its directory record from
+// the sync snapshot, expiry, rollback, compatibility and agent freshness. It never calls the
+// directory: the sync runnable does, once per interval for all devices.
+type ManagedDeviceReconciler struct {
+	Client      client.Client
+	Clock       Clock
+	Directories *directoryconfig.Set
+	Store       *dirsync.Store
+	Recorder    events.EventRecorder
+	// HeartbeatInterval is the agents' report interval; AgentReporting turns False after three
+	// missed heartbeats.
+	HeartbeatInterval time.Duration
+	// DeviceEvents is the sync runnables' channel (nil: no channel source).
+	DeviceEvents <-chan dirsync.DeviceEvent
+}
+
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices/status,verbs=get;patch;update
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=rotationrequests,verbs=get;list;watch;create
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// deviceScope holds what the steps observed; updateDeviceStatus derives every condition from it.
+type deviceScope struct {
+	device *lapsv1.ManagedDevice
+	now    time.Time
+
+	// dirErr is the connection lookup failure (unknown name, type without backend).
+	dirErr  error
+	dirType directory.Type
+
+	policyErr error
+	sel       selection
+	settings  *settings
+
+	state      dirsync.State
+	haveState  bool
+	record     directory.DeviceRecord
+	haveRecord bool
+
+	// active names the unfinished RotationRequests targeting the device.
+	active    []string
+	activeErr error
+
+	annotationErr error
+	// next collects the interesting future times; the lowest becomes RequeueAfter.
+	next []time.Time
+}
+
+// Reconcile runs every step (each condition gets an observation even when another step fails),
+// then derives status and patches it once if it changed.
+func (r *ManagedDeviceReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
+	var device lapsv1.ManagedDevice
+	if err := r.Client.Get(ctx, req.NamespacedName, &device); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.DeviceConditions.Observe(req.String(), nil)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if device.DeletionTimestamp != nil {
+		return reconcile.Result{}, nil
+	}
+	before := device.DeepCopy()
+	s := &deviceScope{device: &device, now: r.Clock.Now()}
+
+	var errs []error
+	for _, step := range []func(context.Context, *deviceScope) error{
+		r.reconcileDirectory,
+		r.reconcilePolicy,
+		r.reconcileRecord,
+		r.reconcileRotating,
+		r.reconcileRotateAnnotation,
+	} {
+		if err := step(ctx, s); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err := errors.Join(errs...)
+	updateDeviceStatus(s, r.heartbeat(), err)
+	metrics.DeviceConditions.Observe(req.String(), conditionStatuses(device.Status.Conditions))
+	if _, perr := patchStatusIfChanged(ctx, r.Client, before, &device, statusOfDevice); perr != nil {
+		return reconcile.Result{}, perr
+	}
+	if _, _, isStall := asStalled(err); isStall {
+		return reconcile.Result{}, nil
+	}
+	if err != nil {
+		metrics.ReconcileErrors.WithLabelValues("manageddevice", "step").Inc()
+		return reconcile.Result{}, err
+	}
+	return lowestRequeue(s.now, s.next...), nil
+}
+
+func (r *ManagedDeviceReconciler) heartbeat() time.Duration {
+	if r.HeartbeatInterval <= 0 {
+		return 10 * time.Minute
+	}
+	return r.HeartbeatInterval
+}
+
+// reconcileDirectory looks the connection up. Sets: Stalled (UnknownDirectory,
+// DirectoryTypeUnsupported, DirectoryConfigInvalid).
+func (r *ManagedDeviceReconciler) reconcileDirectory(_ context.Context, s *deviceScope) error {
+	e, err := r.Directories.Lookup(s.device.Spec.DirectoryRef.Name)
+	if err != nil {
+		s.dirErr = err
+		return stalled(directoryconfig.Reason(err), err)
+	}
+	s.dirType = e.Config.Type
+	return nil
+}
+
+// reconcilePolicy finds the one effective LapsPolicy. Sets: PolicyApplied, effectivePolicy,
+// conflictingPolicies.
+func (r *ManagedDeviceReconciler) reconcilePolicy(ctx context.Context, s *deviceScope) error {
+	var policies lapsv1.LapsPolicyList
+	if err := r.Client.List(ctx, &policies, client.InNamespace(s.device.Namespace)); err != nil {
+		s.policyErr = err
+		return fmt.Errorf("listing LapsPolicies: %w", err)
+	}
+	sel, err := selectPolicy(s.device, policies.Items)
+	s.sel = sel
+	if sel.Winner != nil {
+		st := effectiveSettings(&sel.Winner.Spec)
+		s.settings = &st
+	}
+	if err != nil {
+		// A policy with a broken selector is that policy's problem (its own Stalled); the
+		// others still decide.
+		log.FromContext(ctx).V(1).Info("policy selection", "problem", err.Error())
+	}
+	return nil
+}
+
+// reconcileRecord reads the device's record from the latest snapshot. Sets: PasswordCurrent,
+// RollbackDetected, PolicyCompatible, AgentReporting inputs and the directory status fields.
+func (r *ManagedDeviceReconciler) reconcileRecord(_ context.Context, s *deviceScope) error {
+	if s.dirErr != nil {
+		return nil
+	}
+	name := s.device.Spec.DirectoryRef.Name
+	s.state, s.haveState = r.Store.State(name)
+	s.record, s.haveRecord = r.Store.Lookup(name, s.device.Spec.Identity)
+	return nil
+}
+
+// reconcileRotating finds unfinished RotationRequests for the device. Sets: Rotating.
+func (r *ManagedDeviceReconciler) reconcileRotating(ctx context.Context, s *deviceScope) error {
+	var reqs lapsv1.RotationRequestList
+	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.device.Namespace), client.MatchingFields{IndexRotationActiveDevice: s.device.Name}); err != nil {
+		s.activeErr = err
+		return fmt.Errorf("listing RotationRequests: %w", err)
+	}
+	for _, q := range reqs.Items {
+		s.active = append(s.active, q.Name)
+	}
+	slices.Sort(s.active)
+	return nil
+}
+
+// RotationRequestNameFor is the deterministic name of the RotationRequest created for an
+// annotation value, so a retried reconcile never creates a second one.
+func RotationRequestNameFor(device, value string) string {
+	h := sha256.Sum256([]byte(device + "\x00" + value))
+	prefix := device
+	if len(prefix) > 40 {
+		prefix = strings.TrimRight(prefix[:40], "-.")
+	}
+	return prefix + "-rotate-" + hex.EncodeToString(h[:5])
+}
+
+// reconcileRotateAnnotation turns a new laps.fleetlaps.io/rotate-requested-at value into one
+// RotationRequest, then acknowledges it in status.lastRotateAnnotation.
+func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context, s *deviceScope) error {
+	v, ok := s.device.Annotations[lapsv1.AnnotationRotateRequestedAt]
+	if !ok || v == "" || v == s.device.Status.LastRotateAnnotation {
+		return nil
+	}
+	// The device's labels travel with the request, so a --shard-selector manager sees it.
+	lbls := map[string]string{}
+	for k, val := range s.device.Labels {
+		lbls[k] = val
+	}
+	lbls["laps.fleetlaps.io/device"] = truncateLabel(s.device.Name)
+	rr := &lapsv1.RotationRequest{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RotationRequestNameFor(s.device.Name, v), Namespace: s.device.Namespace,
+			Labels:      lbls,
+			Annotations: map[string]string{lapsv1.AnnotationRotateRequestedAt: v},
+		},
+		Spec: lapsv1.RotationRequestSpec{
+			DeviceName: s.device.Name,
+			Reason:     truncate(annotationReason(s.device, v), 1024),
+		},
+	}
+	err := r.Client.Create(ctx, rr, client.FieldOwner(FieldOwner))
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		s.annotationErr = err
+		return fmt.Errorf("creating RotationRequest for annotation: %w", err)
+	}
+	if err == nil && r.Recorder != nil {
+		r.Recorder.Eventf(s.device, rr, "Normal", "RotationRequested", "CreateRotationRequest",
+			"%s: created RotationRequest %s", rr.Spec.Reason, rr.Name)
+	}
+	s.device.Status.LastRotateAnnotation = v
+	s.device.Status.LastRotationRequest = rr.Name
+	return nil
+}
+
+// annotationReason is the audit text of an annotation-made RotationRequest: the value and the
+// field manager that set the annotation (kubectl-annotate, argocd-server, ...), taken from
+// managedFields since the annotation itself carries no identity. spec.requestedBy records the
+// controller's identity (it creates the request).
+func annotationReason(d *lapsv1.ManagedDevice, value string) string {
+	reason := fmt.Sprintf("annotation %s=%s on ManagedDevice %s", lapsv1.AnnotationRotateRequestedAt, value, d.Name)
+	if m := annotationManager(d, lapsv1.AnnotationRotateRequestedAt); m != "" {
+		reason += ", set by field manager " + m
+	}
+	return reason
+}
+
+func annotationManager(o metav1.Object, key string) string {
+	needle := []byte(`"f:` + key + `"`)
+	var best string
+	var at time.Time
+	for _, mf := range o.GetManagedFields() {
+		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, needle) {
+			continue
+		}
+		t := time.Time{}
+		if mf.Time != nil {
+			t = mf.Time.Time
+		}
+		if best == "" || t.After(at) {
+			best, at = mf.Manager, t
+		}
+	}
+	return best
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func truncateLabel(s string) string { return strings.TrimRight(truncate(s, 63), "-.") }
+
+// SetupWithManager watches ManagedDevices (spec and annotation changes, not our own status
+// writes), LapsPolicies (spec changes map to the namespace's devices of that directory),
+// RotationRequests (their targets) and the sync runnables' channel.
+func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*builder.Builder)) error {
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("manageddevice").
+		For(&lapsv1.ManagedDevice{}, builder.WithPredicates(predicate.Or[client.Object](
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}, agentChanged))).
+		Watches(&lapsv1.LapsPolicy{}, handler.EnqueueRequestsFromMapFunc(r.devicesOfPolicy),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&lapsv1.RotationRequest{}, handler.EnqueueRequestsFromMapFunc(devicesOfRequest))
+	if r.DeviceEvents != nil {
+		b = b.WatchesRawSource(source.Channel(r.DeviceEvents, &handler.TypedEnqueueRequestForObject[*lapsv1.ManagedDevice]{}))
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	return b.Complete(r)
+}
+
+// agentChanged passes updates of status.agent (written by the report API, never by this
+// controller), so agent reports re-evaluate rollback, compatibility and freshness.
+var agentChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*lapsv1.ManagedDevice)
+		n, ok2 := e.ObjectNew.(*lapsv1.ManagedDevice)
+		return ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Agent, n.Status.Agent)
+	},
+}
+
+// devicesOfPolicy enqueues the devices of the policy's namespace and directory.
+func (r *ManagedDeviceReconciler) devicesOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
+	p := o.(*lapsv1.LapsPolicy)
+	var list lapsv1.ManagedDeviceList
+	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace),
+		client.MatchingFields{dirsync.IndexDirectory: p.Spec.DirectoryRef.Name}); err != nil {
+		log.FromContext(ctx).Error(err, "mapping LapsPolicy to devices")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, d := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: d.Namespace, Name: d.Name}})
+	}
+	return out
+}
+
+// devicesOfRequest enqueues a RotationRequest's targets.
+func devicesOfRequest(_ context.Context, o client.Object) []reconcile.Request {
+	q := o.(*lapsv1.RotationRequest)
+	seen := map[string]bool{}
+	var out []reconcile.Request
+	add := func(n string) {
+		if n != "" && !seen[n] {
+			seen[n] = true
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: q.Namespace, Name: n}})
+		}
+	}
+	add(q.Spec.DeviceName)
+	for _, res := range q.Status.Results {
+		add(res.Device)
+	}
+	return out
+}

@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+)
+
+// Options configure the whole controller set.
+type Options struct {
+	Directories *directoryconfig.Set
+	// Clock drives reconcilers and sync runnables (tests inject a fake one).
+	Clock clock.Clock
+	// SyncInterval is --sync-interval (default dirsync.DefaultInterval); a connection's own
+	// syncInterval overrides it.
+	SyncInterval time.Duration
+	// HeartbeatInterval is --heartbeat-interval.
+	HeartbeatInterval time.Duration
+	// Jitter for the sync waits (nil: random).
+	Jitter func() float64
+	// ManualSync leaves the sync runnables out of the manager; the caller drives SyncOnce
+	// (tests that count writes per sync cycle).
+	ManualSync bool
+}
+
+// Components are what SetupWithManager built.
+type Components struct {
+	Store    *dirsync.Store
+	Syncers  []*dirsync.Syncer
+	Devices  *ManagedDeviceReconciler
+	Requests *RotationRequestReconciler
+	Policies *LapsPolicyReconciler
+}
+
+// SetupWithManager registers the field indexes, one sync runnable per usable directory
+// connection, and the three reconcilers.
+func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Components, error) {
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if err := dirsync.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("directory indexes: %w", err)
+	}
+	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return nil, fmt.Errorf("controller indexes: %w", err)
+	}
+	c := &Components{Store: dirsync.NewStore()}
+	events := make(chan dirsync.DeviceEvent, 1024)
+	for _, e := range o.Directories.Entries() {
+		if e.Directory == nil {
+			mgr.GetLogger().Info("directory connection has no backend; objects referencing it will be Stalled", "directory", e.Config.Name, "reason", e.Err.Error())
+			continue
+		}
+		interval := o.SyncInterval
+		if e.Config.SyncInterval != nil {
+			interval = e.Config.SyncInterval.Duration
+		}
+		var grace time.Duration
+		if e.Config.UnavailableGracePeriod != nil {
+			grace = e.Config.UnavailableGracePeriod.Duration
+		}
+		s := &dirsync.Syncer{
+			Directory: e.Directory, Reader: mgr.GetClient(), Writer: mgr.GetClient(), Store: c.Store, Events: events,
+			Clock: o.Clock, Interval: interval, Grace: grace, Discovery: e.Config.Discovery, Jitter: o.Jitter,
+			Log: mgr.GetLogger().WithName("dirsync").WithValues("directory", e.Config.Name),
+		}
+		c.Syncers = append(c.Syncers, s)
+		if !o.ManualSync {
+			if err := mgr.Add(s); err != nil {
+				return nil, err
+			}
+		}
+	}
+	c.Devices = &ManagedDeviceReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories, Store: c.Store,
+		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, DeviceEvents: events}
+	if err := c.Devices.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	c.Requests = &RotationRequestReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
+		Directories: o.Directories, Store: c.Store, Recorder: mgr.GetEventRecorder("rotationrequest-controller")}
+	if err := c.Requests.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	c.Policies = &LapsPolicyReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories,
+		Recorder: mgr.GetEventRecorder("lapspolicy-controller")}
+	if err := c.Policies.SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

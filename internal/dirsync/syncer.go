@@ -1,0 +1,314 @@
+package dirsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
+)
+
+// Labels set on discovered ManagedDevices.
+const (
+	LabelDirectory        = "laps.fleetlaps.io/directory"
+	LabelDiscovered       = "laps.fleetlaps.io/discovered"
+	LabelDomainController = "laps.fleetlaps.io/domain-controller"
+	LabelOU               = "laps.fleetlaps.io/ou"
+)
+
+// DefaultInterval is the default --sync-interval.
+const DefaultInterval = 5 * time.Minute
+
+// DeviceEvent is what the syncer sends to the ManagedDevice controller's channel source.
+type DeviceEvent = event.TypedGenericEvent[*lapsv1.ManagedDevice]
+
+// Syncer takes one snapshot of one directory per interval, keeps it in the Store and enqueues
+// the ManagedDevices whose records changed. It is a leader-elected manager.Runnable.
+type Syncer struct {
+	Directory directory.Directory
+	// Reader lists ManagedDevices through the IndexDirectory field index (the manager's cache).
+	Reader client.Reader
+	// Writer creates discovered ManagedDevices.
+	Writer client.Writer
+	Store  *Store
+	Events chan<- DeviceEvent
+	Clock  clock.Clock
+	// Interval between passes (default DefaultInterval); each wait is jittered by up to +10%.
+	Interval time.Duration
+	// Grace is how long failures last before the directory counts as unavailable (default
+	// 3 intervals).
+	Grace time.Duration
+	// Discovery, when enabled, creates ManagedDevices for records that have none.
+	Discovery *directoryconfig.Discovery
+	// Jitter returns a random fraction in [0,1); nil means math/rand. Tests pass a constant.
+	Jitter func() float64
+	Log    logr.Logger
+
+	failures int
+}
+
+var (
+	_ manager.Runnable               = (*Syncer)(nil)
+	_ manager.LeaderElectionRunnable = (*Syncer)(nil)
+)
+
+// NeedLeaderElection: only the leader reads the directory and enqueues.
+func (s *Syncer) NeedLeaderElection() bool { return true }
+
+// Start runs passes until ctx ends.
+func (s *Syncer) Start(ctx context.Context) error {
+	for {
+		wait := s.SyncOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.Clock.After(wait):
+		}
+	}
+}
+
+func (s *Syncer) interval() time.Duration {
+	if s.Interval <= 0 {
+		return DefaultInterval
+	}
+	return s.Interval
+}
+
+func (s *Syncer) grace() time.Duration {
+	if s.Grace <= 0 {
+		return 3 * s.interval()
+	}
+	return s.Grace
+}
+
+func (s *Syncer) jitter(d time.Duration) time.Duration {
+	f := rand.Float64
+	if s.Jitter != nil {
+		f = s.Jitter
+	}
+	return d + time.Duration(f()*0.1*float64(d))
+}
+
+// SyncOnce takes one snapshot, stores it, enqueues changed devices and runs discovery. It
+// returns how long to wait before the next pass (interval, or a backoff after a failure).
+func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
+	name := s.Directory.Name()
+	log := s.Log.WithValues("directory", name)
+	start := s.Clock.Now()
+	snap, err := s.Directory.Snapshot(ctx)
+	elapsed := s.Clock.Since(start).Seconds()
+	if err != nil {
+		metrics.SyncDuration.WithLabelValues(name, "error").Observe(elapsed)
+		s.failures++
+		became := s.Store.Fail(name, err, s.Clock.Now(), s.grace())
+		log.Error(err, "directory snapshot failed; keeping the last snapshot", "failures", s.failures, "kind", directory.KindOf(err))
+		if became {
+			log.Info("directory unavailable for longer than the grace period", "grace", s.grace().String())
+			s.enqueueAll(ctx)
+		}
+		return s.backoff()
+	}
+	s.failures = 0
+	metrics.SyncDuration.WithLabelValues(name, "success").Observe(elapsed)
+	metrics.SyncRoundTrips.WithLabelValues(name).Add(float64(snap.RoundTrips))
+	metrics.SyncDevices.WithLabelValues(name).Set(float64(len(snap.Devices)))
+	prev, hadPrev := s.Store.State(name)
+	wasUnavailable := s.Store.Put(name, snap)
+
+	var devices lapsv1.ManagedDeviceList
+	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: name}, client.UnsafeDisableDeepCopy); err != nil {
+		log.Error(err, "listing ManagedDevices")
+		return s.jitter(s.interval())
+	}
+	all := wasUnavailable || !hadPrev || prev.Snapshot == nil || prev.LastError != nil
+	changed := map[string]bool{}
+	for _, k := range slices.Concat(snap.Changed, snap.Removed) {
+		r, ok := snap.Devices[k]
+		if !ok && prev.Snapshot != nil {
+			r, ok = prev.Snapshot.Devices[k]
+		}
+		if !ok {
+			r = directory.DeviceRecord{Key: k}
+		}
+		for _, ik := range RecordKeys(name, s.Directory.Type(), r) {
+			changed[ik] = true
+		}
+	}
+	known := map[string]bool{}
+	n := 0
+	for i := range devices.Items {
+		d := &devices.Items[i]
+		keys := Keys(name, d.Spec.Identity)
+		hit := all
+		for _, k := range keys {
+			known[k] = true
+			hit = hit || changed[k]
+		}
+		if hit {
+			n++
+			s.send(ctx, d)
+		}
+	}
+	log.V(1).Info("directory synced", "devices", len(snap.Devices), "changed", len(snap.Changed), "enqueued", n, "roundTrips", snap.RoundTrips)
+	if s.Discovery != nil && s.Discovery.Enabled {
+		s.discover(ctx, log, snap, known)
+	}
+	return s.jitter(s.interval())
+}
+
+// backoff doubles from 10s up to the interval.
+func (s *Syncer) backoff() time.Duration {
+	d := 10 * time.Second << min(s.failures-1, 10)
+	return s.jitter(min(d, s.interval()))
+}
+
+func (s *Syncer) enqueueAll(ctx context.Context) {
+	var devices lapsv1.ManagedDeviceList
+	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: s.Directory.Name()}, client.UnsafeDisableDeepCopy); err != nil {
+		s.Log.Error(err, "listing ManagedDevices")
+		return
+	}
+	for i := range devices.Items {
+		s.send(ctx, &devices.Items[i])
+	}
+}
+
+func (s *Syncer) send(ctx context.Context, d *lapsv1.ManagedDevice) {
+	ev := DeviceEvent{Object: &lapsv1.ManagedDevice{ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: d.Namespace}}}
+	select {
+	case s.Events <- ev:
+	case <-ctx.Done():
+	}
+}
+
+// discover creates ManagedDevices for records that have none. It never updates or deletes.
+func (s *Syncer) discover(ctx context.Context, log logr.Logger, snap *directory.Snapshot, known map[string]bool) {
+	name := s.Directory.Name()
+	keys := make([]string, 0, len(snap.Devices))
+	for k := range snap.Devices {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	created := 0
+	for _, k := range keys {
+		r := snap.Devices[k]
+		have := false
+		for _, ik := range RecordKeys(name, s.Directory.Type(), r) {
+			have = have || known[ik]
+		}
+		if have || !InSearchBase(r.DistinguishedName, s.Discovery.SearchBase) {
+			continue
+		}
+		d := DiscoveredDevice(name, s.Directory.Type(), s.Discovery, r)
+		err := s.Writer.Create(ctx, d)
+		if apierrors.IsAlreadyExists(err) {
+			// Another object (perhaps hand-made) holds the name: never touch it; add a suffix.
+			d.Name = trimName(d.Name, 54) + "-" + shortHash(r.Key)
+			err = s.Writer.Create(ctx, d)
+		}
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			log.Error(err, "creating discovered ManagedDevice", "device", d.Name)
+			continue
+		}
+		created++
+	}
+	if created > 0 {
+		log.Info("discovered devices", "created", created)
+	}
+}
+
+// InSearchBase reports whether dn lies under base (case-insensitive); an empty base matches all.
+func InSearchBase(dn, base string) bool {
+	if base == "" {
+		return true
+	}
+	return strings.HasSuffix(strings.ToLower(dn), strings.ToLower(base))
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// DiscoveredDevice builds the ManagedDevice for a directory record.
+func DiscoveredDevice(dir string, typ directory.Type, disc *directoryconfig.Discovery, r directory.DeviceRecord) *lapsv1.ManagedDevice {
+	n := strings.Trim(nonName.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
+	if n == "" {
+		n = "device-" + shortHash(r.Key)
+	}
+	labels := map[string]string{}
+	for k, v := range disc.Labels {
+		labels[k] = v
+	}
+	labels[LabelDirectory] = dir
+	labels[LabelDiscovered] = "true"
+	d := &lapsv1.ManagedDevice{
+		ObjectMeta: metav1.ObjectMeta{Name: trimName(n, 63), Namespace: disc.Namespace, Labels: labels},
+		Spec:       lapsv1.ManagedDeviceSpec{DirectoryRef: lapsv1.DirectoryReference{Name: dir}},
+	}
+	if typ == directory.TypeEntraID {
+		d.Spec.Identity.EntraID = &lapsv1.EntraIDIdentity{DeviceID: r.DeviceID, ManagedDeviceID: r.ManagedDeviceID}
+		if d.Spec.Identity.EntraID.DeviceID == "" {
+			d.Spec.Identity.EntraID.DeviceID = r.Key
+		}
+		return d
+	}
+	labels[LabelDomainController] = fmt.Sprint(r.DomainController)
+	if ou := OUPath(r.DistinguishedName); ou != "" {
+		labels[LabelOU] = ou
+	}
+	guid := r.ObjectGUID
+	if guid == "" {
+		guid = r.Key
+	}
+	d.Spec.Identity.ActiveDirectory = &lapsv1.ActiveDirectoryIdentity{
+		DistinguishedName: r.DistinguishedName, ObjectGUID: guid, SAMAccountName: r.SAMAccountName, DomainController: r.DomainController,
+	}
+	return d
+}
+
+var nonLabel = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// OUPath turns "CN=PC1,OU=Berlin,OU=Workstations,DC=corp,DC=example" into the label value
+// "Workstations.Berlin" (top-down). Values longer than 63 characters keep a prefix and a hash.
+func OUPath(dn string) string {
+	var ous []string
+	for _, rdn := range strings.Split(dn, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(rdn), "=")
+		if ok && strings.EqualFold(k, "OU") {
+			ous = append(ous, nonLabel.ReplaceAllString(v, "_"))
+		}
+	}
+	slices.Reverse(ous)
+	v := strings.Join(ous, ".")
+	if len(v) > 63 {
+		v = v[:54] + "-" + shortHash(v)
+	}
+	return strings.Trim(v, "_.-")
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])[:8]
+}
+
+func trimName(n string, max int) string {
+	if len(n) > max {
+		n = strings.TrimRight(n[:max], "-")
+	}
+	return n
+}
