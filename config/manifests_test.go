@@ -5,6 +5,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,5 +84,46 @@ func TestSamples_Render(t *testing.T) {
 	m := build(t, "samples")
 	if m.Size() < 4 {
 		t.Fatalf("samples: %d objects", m.Size())
+	}
+}
+
+func TestDefault_WebhookReachesTheManagerWithACertificate(t *testing.T) {
+	m := build(t, "default")
+	var services, certs, secretsMounted []string
+	var webhookService, inject string
+	for _, r := range m.Resources() {
+		obj, err := r.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r.GetKind() {
+		case "Service":
+			services = append(services, r.GetNamespace()+"/"+r.GetName())
+		case "Certificate":
+			certs = append(certs, r.GetNamespace()+"/"+r.GetName())
+			if sec := obj["spec"].(map[string]any)["secretName"]; sec != "webhook-server-cert" {
+				t.Errorf("certificate secret %v", sec)
+			}
+		case "MutatingWebhookConfiguration":
+			inject = r.GetAnnotations()["cert-manager.io/inject-ca-from"]
+			svc := obj["webhooks"].([]any)[0].(map[string]any)["clientConfig"].(map[string]any)["service"].(map[string]any)
+			webhookService = svc["namespace"].(string) + "/" + svc["name"].(string)
+		case "Deployment":
+			pod := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+			for _, v := range pod["volumes"].([]any) {
+				if s, ok := v.(map[string]any)["secret"]; ok {
+					secretsMounted = append(secretsMounted, s.(map[string]any)["secretName"].(string))
+				}
+			}
+		}
+	}
+	if !slices.Contains(services, webhookService) {
+		t.Errorf("webhook calls service %q; services in the build: %v", webhookService, services)
+	}
+	if !slices.Contains(certs, inject) {
+		t.Errorf("CA injected from %q; certificates in the build: %v", inject, certs)
+	}
+	if !slices.Contains(secretsMounted, "webhook-server-cert") {
+		t.Errorf("manager does not mount the webhook certificate: %v", secretsMounted)
 	}
 }

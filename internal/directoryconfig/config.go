@@ -26,7 +26,10 @@ import (
 //	- name: corp
 //	  type: activeDirectory
 //	  credentialsDir: /etc/fleetlaps/directories/corp   # a mounted Secret
-//	  settings: {url: "ldaps://dc1.corp.example:636", baseDN: "DC=corp,DC=example"}
+//	  settings:                                          # the backend's own settings (ad.Config)
+//	    urls: ["ldaps://dc1.corp.example:636", "ldaps://dc2.corp.example:636"]
+//	    bindDN: "CN=svc-fleetlaps,OU=Service Accounts,DC=corp,DC=example"
+//	    searchBases: ["OU=Workstations,DC=corp,DC=example"]
 //	  discovery: {enabled: true, namespace: fleet, searchBase: "OU=Workstations,DC=corp,DC=example"}
 type File struct {
 	Directories []Connection `json:"directories"`
