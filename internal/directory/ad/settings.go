@@ -1,0 +1,32 @@
+package ad
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+)
+
+// OpenFromSettings builds the AD backend for a named connection of the manager's --directories
+// file. raw is the connection's settings (a Config without name); the bind password is a file
+// from the connection's Secret-mounted credentialsDir (default <credentialsDir>/password), never
+// a setting, and unknown settings (such as a bindPassword key) are errors.
+func OpenFromSettings(name string, raw json.RawMessage, credentialsDir string) (directory.Directory, error) {
+	var c Config
+	if len(raw) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("directory %q settings: %w", name, err)
+		}
+	}
+	c.Name = name
+	if c.PasswordFile == "" && credentialsDir != "" {
+		c.PasswordFile = filepath.Join(credentialsDir, "password")
+	}
+	return New(c, Options{Logger: ctrl.Log.WithName("directory").WithValues("directory", name)})
+}
