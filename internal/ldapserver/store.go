@@ -677,7 +677,7 @@ func (s *Store) Read(id Identity, dn string, attrs ...string) (map[string][]stri
 	}
 	out := map[string][]string{}
 	for _, a := range s.selectAttrs(id, e, attrs) {
-		out[a.name] = a.vals
+		out[a.name] = append([]string(nil), a.vals...)
 	}
 	return out, nil
 }
