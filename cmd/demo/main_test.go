@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestHeadlessDirectoryAndFleet runs the demo without a control plane: 50 devices for 72
+// simulated hours on the shared fast clock, and checks the summary it writes.
+func TestHeadlessDirectoryAndFleet(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "summary.json")
+	start := time.Now()
+	err := run(options{workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 100000, seed: 3, summaryFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wall %v: %s", time.Since(start), data)
+	if s.Devices != 50 || s.PasswordCurrent != 50 || s.BackedUp != 50 || !s.Converged {
+		t.Fatalf("not converged: %+v", s)
+	}
+	if s.RotationsPerDevice.Min < 2 {
+		t.Errorf("a device rotated only %d times in 72h", s.RotationsPerDevice.Min)
+	}
+	if s.Fleet.RollbacksDetected != 1 || s.Fleet.Failures["10027"] == 0 {
+		t.Errorf("scripted faults not seen: rollbacks %d, 10027 %d", s.Fleet.RollbacksDetected, s.Fleet.Failures["10027"])
+	}
+	if s.LDAPRoundTrips != 1 { // the summary's own paged read of 50 devices
+		t.Errorf("LDAP round trips %d, want 1", s.LDAPRoundTrips)
+	}
+	if s.SimulatedSeconds < 72*3600 || s.Ready != nil || s.APIServerWrites != nil {
+		t.Errorf("summary fields: %+v", s)
+	}
+}
