@@ -46,11 +46,12 @@ func main() {
 		speed    = flag.Float64("speed", 1440, "Simulated seconds per real second (1440: a simulated day per minute).")
 		seed     = flag.Uint64("seed", 1, "Seed of the simulated fleet and directory.")
 		summary  = flag.String("summary", "", "Write the run's summary JSON to this file.")
+		channel  = flag.String("device-channel", channelInProcess, "How simulated devices reach the directory: inprocess (fast) or ldap (LDAPS as the device writer).")
 	)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
-		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary}
+		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel}
 	if err := run(opts); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
@@ -63,7 +64,7 @@ type options struct {
 	devices                     int
 	speed                       float64
 	seed                        uint64
-	summaryFile                 string
+	summaryFile, channel        string
 }
 
 // errNotConverged makes a headless run exit non-zero.
@@ -84,7 +85,10 @@ func run(o options) error {
 	clk := simclock.New(time.Now().UTC().Truncate(time.Minute), o.speed)
 
 	fmt.Printf(">> starting the embedded directory and %d simulated devices (speed x%g, seed %d)\n", o.devices, o.speed, o.seed)
-	w, err := startWorld(ctx, o.devices, o.seed, clk, o.workDir)
+	if o.channel == "" {
+		o.channel = channelInProcess
+	}
+	w, err := startWorld(ctx, o.devices, o.seed, clk, o.workDir, o.channel)
 	if err != nil {
 		return err
 	}

@@ -11,10 +11,16 @@ import (
 // TestHeadlessDirectoryAndFleet runs the demo without a control plane: 50 devices for 72
 // simulated hours on the shared fast clock, and checks the summary it writes.
 func TestHeadlessDirectoryAndFleet(t *testing.T) {
+	for _, channel := range []string{channelInProcess, channelLDAP} {
+		t.Run(channel, func(t *testing.T) { testHeadless(t, channel) })
+	}
+}
+
+func testHeadless(t *testing.T, channel string) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "summary.json")
 	start := time.Now()
-	err := run(options{workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 100000, seed: 3, summaryFile: file})
+	err := run(options{workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 100000, seed: 3, summaryFile: file, channel: channel})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +43,10 @@ func TestHeadlessDirectoryAndFleet(t *testing.T) {
 		t.Errorf("scripted faults not seen: rollbacks %d, 10027 %d", s.Fleet.RollbacksDetected, s.Fleet.Failures["10027"])
 	}
 	if s.LDAPRoundTrips != 1 { // the summary's own paged read of 50 devices
-		t.Errorf("LDAP round trips %d, want 1", s.LDAPRoundTrips)
+		t.Errorf("controller LDAP round trips %d, want 1", s.LDAPRoundTrips)
+	}
+	if (s.DeviceLDAPRoundTrips > 0) != (channel == channelLDAP) {
+		t.Errorf("device LDAP round trips %d on the %s channel", s.DeviceLDAPRoundTrips, channel)
 	}
 	if s.SimulatedSeconds < 72*3600 || s.Ready != nil || s.APIServerWrites != nil {
 		t.Errorf("summary fields: %+v", s)

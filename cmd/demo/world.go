@@ -63,20 +63,41 @@ type world struct {
 	fleet   *fleetsim.Fleet
 	devices []demoDevice
 	caFile  string
+	closers []func()
 }
 
-func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir string) (*world, error) {
+// Device channels: how the simulated devices reach the directory.
+const (
+	channelInProcess = "inprocess"
+	channelLDAP      = "ldap"
+)
+
+func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
 	dir, err := ldapserver.Start(ctx, ldapserver.Config{StoreConfig: ldapserver.StoreConfig{Clock: clk, Seed: seed}})
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded directory: %w", err)
 	}
+	closers := []func(){func() { _ = dir.Close() }}
 	st := dir.Store()
 	if _, err := st.AddGroup("LAPS-Readers", 0); err != nil {
 		return nil, err
 	}
 	writer := dir.Credentials(ldapserver.RoleDevice)
-	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed}, st,
+	var devDir fleetsim.Directory = st
+	switch channel {
+	case channelInProcess:
+	case channelLDAP:
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(dir.CAPEM())
+		ch := fleetsim.NewLDAPDirectory(dir.LDAPSURL(), &tls.Config{RootCAs: pool}, writer)
+		devDir = ch
+		closers = append(closers, func() { _ = ch.Close() })
+	default:
+		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
+	}
+	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
+	w.closers = closers
 	tiers := demoTiers()
 	counts := make([]int, len(tiers))
 	rest := n
@@ -120,7 +141,11 @@ func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, w
 	return w, nil
 }
 
-func (w *world) close() { _ = w.dir.Close() }
+func (w *world) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+}
 
 // injectFaults schedules the demo's scripted incidents on the simulated clock: an image
 // rollback on the first workstation after 30 hours, and from hour 40 a local password policy
@@ -236,14 +261,16 @@ type summary struct {
 	RotationsPerDevice minMax         `json:"rotationsPerDevice"`
 	RotationRequests   *requestCounts `json:"rotationRequests"`
 	APIServerWrites    *int64         `json:"apiserverWrites"`
-	// LDAPRoundTrips counts LDAP searches (pages) and modifies served to LDAP clients; the
-	// simulated devices use the in-process channel and are not counted.
-	LDAPRoundTrips   int64   `json:"ldapRoundTrips"`
-	WallSeconds      float64 `json:"wallSeconds"`
-	SimulatedSeconds float64 `json:"simulatedSeconds"`
-	Speed            float64 `json:"speed"`
-	Seed             uint64  `json:"seed"`
-	Fleet            struct {
+	// LDAPRoundTrips counts the searches (pages) and modifies of connections bound as the
+	// controller; DeviceLDAPRoundTrips those of the simulated devices (0 on the in-process
+	// channel).
+	LDAPRoundTrips       int64   `json:"ldapRoundTrips"`
+	DeviceLDAPRoundTrips int64   `json:"deviceLdapRoundTrips"`
+	WallSeconds          float64 `json:"wallSeconds"`
+	SimulatedSeconds     float64 `json:"simulatedSeconds"`
+	Speed                float64 `json:"speed"`
+	Seed                 uint64  `json:"seed"`
+	Fleet                struct {
 		Cycles            int64            `json:"cycles"`
 		Rotations         int64            `json:"rotations"`
 		RollbacksDetected int64            `json:"rollbacksDetected"`
@@ -260,8 +287,9 @@ func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) 
 	if err != nil {
 		return nil, fmt.Errorf("reading the directory as the controller: %w", err)
 	}
+	ds := w.dir.Stats()
 	s := &summary{Devices: len(w.devices), PasswordCurrent: view.Current, BackedUp: view.BackedUp,
-		LDAPRoundTrips: w.dir.Stats().RoundTrips(), WallSeconds: wall.Seconds(),
+		LDAPRoundTrips: ds.ControllerRoundTrips, DeviceLDAPRoundTrips: ds.RoundTrips() - ds.ControllerRoundTrips, WallSeconds: wall.Seconds(),
 		SimulatedSeconds: w.clock.Since(w.clock.Epoch()).Seconds(), Speed: w.clock.Speed(), Seed: seed}
 	rot := w.fleet.Rotations()
 	first := true
@@ -318,7 +346,7 @@ func (w *world) progress() string {
 	for _, n := range fs.Failures {
 		failures += n
 	}
-	return fmt.Sprintf("sim %s (+%s) | devices %d | backed up %d | expired %d | rotations %d | rollbacks healed %d | failures %d | ldap round trips %d",
+	return fmt.Sprintf("sim %s (+%s) | devices %d | backed up %d | expired %d | rotations %d | rollbacks healed %d | failures %d | controller ldap round trips %d",
 		w.simNow(), w.clock.Since(w.clock.Epoch()).Truncate(time.Minute), len(w.devices), backed, expired, fs.Rotations,
-		fs.RollbacksDetected, failures, w.dir.Stats().RoundTrips())
+		fs.RollbacksDetected, failures, w.dir.Stats().ControllerRoundTrips)
 }

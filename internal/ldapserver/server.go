@@ -56,6 +56,9 @@ type Stats struct {
 	Modifies             int64
 	ModifiesRefused      int64
 	DroppedConnections   int64
+	// ControllerRoundTrips counts the searches and modifies of connections bound as the
+	// controller: the manager's LDAP cost, apart from devices or tests that speak LDAP too.
+	ControllerRoundTrips int64
 }
 
 // RoundTrips is the number of LDAP requests other than binds: searches (pages) plus modifies.
@@ -63,7 +66,7 @@ func (s Stats) RoundTrips() int64 { return s.Searches + s.Modifies }
 
 type counters struct {
 	connections, binds, failedBinds, startTLS, searches, pagedSearches, entries,
-	withheld, modifies, modifiesRefused, dropped atomic.Int64
+	withheld, modifies, modifiesRefused, dropped, controllerTrips atomic.Int64
 }
 
 type connKey struct{ listener, conn int }
@@ -261,6 +264,7 @@ func (s *Server) Stats() Stats {
 		StartTLS: c.startTLS.Load(), Searches: c.searches.Load(), PagedSearches: c.pagedSearches.Load(),
 		Entries: c.entries.Load(), ConfidentialWithheld: c.withheld.Load(), Modifies: c.modifies.Load(),
 		ModifiesRefused: c.modifiesRefused.Load(), DroppedConnections: c.dropped.Load(),
+		ControllerRoundTrips: c.controllerTrips.Load(),
 	}
 }
 
@@ -268,7 +272,7 @@ func (s *Server) Stats() Stats {
 func (s *Server) ResetStats() {
 	c := &s.stats
 	for _, v := range []*atomic.Int64{&c.connections, &c.binds, &c.failedBinds, &c.startTLS, &c.searches,
-		&c.pagedSearches, &c.entries, &c.withheld, &c.modifies, &c.modifiesRefused, &c.dropped} {
+		&c.pagedSearches, &c.entries, &c.withheld, &c.modifies, &c.modifiesRefused, &c.dropped, &c.controllerTrips} {
 		v.Store(0)
 	}
 }
@@ -305,6 +309,12 @@ func (s *Server) identity(idx int, r *gldap.Request) Identity {
 		return v.(Identity)
 	}
 	return Identity{}
+}
+
+func (s *Server) countController(id Identity) {
+	if id.Role == RoleController {
+		s.stats.controllerTrips.Add(1)
+	}
 }
 
 func (s *Server) connClosed(k connKey) {
@@ -374,6 +384,7 @@ func (s *Server) handleModify(idx int, w *gldap.ResponseWriter, r *gldap.Request
 		return
 	}
 	id := s.identity(idx, r)
+	s.countController(id)
 	if id.Role == RoleNone {
 		reply(resultErr(ResultOperationsError, "000004DC: LdapErr: DSID-0C090A5C, comment: In order to perform this operation a successful bind must be completed on the connection., data 0, v4563"))
 		return
@@ -431,6 +442,7 @@ func (s *Server) handleSearch(idx int, w *gldap.ResponseWriter, r *gldap.Request
 		return
 	}
 	id := s.identity(idx, r)
+	s.countController(id)
 	if m.BaseDN == "" && int(m.Scope) == ScopeBase {
 		root := s.store.rootDSE()
 		if match(f, root, id) {
