@@ -106,11 +106,26 @@ func run(o options) error {
 	}
 
 	w.injectFaults()
+	fleetCtx, stopFleet := context.WithCancel(ctx)
+	defer stopFleet()
 	fleetDone := make(chan error, 1)
-	go func() { fleetDone <- w.fleet.Run(ctx, clk) }()
+	go func() { fleetDone <- w.fleet.Run(fleetCtx, clk) }()
+	// finish stops the fleet and the clock, lets the fleet run the cycles that fell due before
+	// the clock stopped (a busy machine delays them), and summarizes one consistent instant.
+	finish := func() error {
+		stopFleet()
+		if err := <-fleetDone; err != nil {
+			return err
+		}
+		w.fleet.Tick(clk.Freeze())
+		return writeSummary(w, o, wallStart)
+	}
 
 	if o.simulate > 0 {
-		return runHeadless(ctx, o, w, wallStart)
+		if err := waitSimulated(ctx, o, w); err != nil {
+			return err
+		}
+		return finish()
 	}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -118,18 +133,15 @@ func run(o options) error {
 		select {
 		case <-ctx.Done():
 			fmt.Println()
-			return writeSummary(w, o, wallStart)
-		case err := <-fleetDone:
-			return err
+			return finish()
 		case <-tick.C:
 			fmt.Printf("\r%s", w.progress())
 		}
 	}
 }
 
-// runHeadless waits until o.simulate has passed on the simulated clock, printing progress, then
-// writes the summary.
-func runHeadless(ctx context.Context, o options, w *world, wallStart time.Time) error {
+// waitSimulated waits until o.simulate has passed on the simulated clock, printing progress.
+func waitSimulated(ctx context.Context, o options, w *world) error {
 	end := w.clock.Epoch().Add(o.simulate)
 	fmt.Printf(">> headless: simulating %s (about %s real)\n", o.simulate, w.clock.Real(o.simulate).Round(time.Second))
 	every := max(o.simulate/10, time.Hour)
@@ -145,7 +157,7 @@ func runHeadless(ctx context.Context, o options, w *world, wallStart time.Time) 
 			next = next.Add(every)
 		}
 	}
-	return writeSummary(w, o, wallStart)
+	return nil
 }
 
 func writeSummary(w *world, o options, wallStart time.Time) error {

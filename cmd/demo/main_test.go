@@ -20,7 +20,7 @@ func testHeadless(t *testing.T, channel string) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "summary.json")
 	start := time.Now()
-	err := run(options{workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 100000, seed: 3, summaryFile: file, channel: channel})
+	err := run(options{workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 40000, seed: 3, summaryFile: file, channel: channel})
 	if err != nil {
 		t.Fatal(err)
 	}

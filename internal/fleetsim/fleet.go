@@ -125,6 +125,8 @@ type Fleet struct {
 	all    []*device
 	queue  deviceHeap
 	stats  Stats
+	// wake tells Run that a cycle was moved earlier than it may be sleeping for.
+	wake chan struct{}
 }
 
 // New returns an empty fleet writing to dir as the device identity writer.
@@ -147,7 +149,7 @@ func New(cfg Config, dir Directory, writer ldapserver.Identity, clk clock.Passiv
 		writer.Role = ldapserver.RoleDevice
 	}
 	return &Fleet{cfg: cfg, dir: dir, clock: clk, writer: writer, byName: map[string]*device{},
-		stats: Stats{Failures: map[int]int64{}}}
+		stats: Stats{Failures: map[int]int64{}}, wake: make(chan struct{}, 1)}
 }
 
 // AddDevice adds a device with policy p. Its first cycle falls at a random point of the next
@@ -172,7 +174,16 @@ func (f *Fleet) AddDevice(spec DeviceSpec, p Policy) error {
 	f.byName[spec.Name] = d
 	f.all = append(f.all, d)
 	heap.Push(&f.queue, d)
+	f.notify()
 	return nil
+}
+
+// notify wakes Run without blocking.
+func (f *Fleet) notify() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (f *Fleet) get(name string) (*device, error) {
@@ -188,6 +199,9 @@ func (f *Fleet) reschedule(d *device, at time.Time, force bool) {
 	if force || at.Before(d.next) {
 		d.next = at
 		heap.Fix(&f.queue, d.index)
+		if !force {
+			f.notify()
+		}
 	}
 }
 
@@ -319,7 +333,8 @@ func (f *Fleet) Tick(now time.Time) int {
 	return n
 }
 
-// Run ticks the fleet on clk until ctx ends: it sleeps (on clk) until the next due cycle.
+// Run ticks the fleet on clk until ctx ends: it sleeps (on clk) until the next due cycle, or
+// until a setter moves a cycle earlier.
 func (f *Fleet) Run(ctx context.Context, clk clock.Clock) error {
 	for {
 		wait := time.Minute
@@ -332,6 +347,8 @@ func (f *Fleet) Run(ctx context.Context, clk clock.Clock) error {
 			case <-ctx.Done():
 				t.Stop()
 				return nil
+			case <-f.wake:
+				t.Stop()
 			case <-t.C():
 			}
 		} else if ctx.Err() != nil {
@@ -415,18 +432,7 @@ func (f *Fleet) fail(d *device, now time.Time, id int, code uint32, msg string) 
 	f.log(d, Event{ID: EventCycleFailed, Time: now, Code: code})
 }
 
-func (d *device) newGUID() []byte {
-	b := make([]byte, 16)
-	for i := range 2 {
-		v := d.rng.Uint64()
-		for j := range 8 {
-			b[i*8+j] = byte(v >> (8 * j))
-		}
-	}
-	b[7] = b[7]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return b
-}
+func (d *device) newGUID() []byte { return ldapserver.RandomGUID(d.rng) }
 
 // opaque returns n random bytes: the stand-in for the CMS blob. No password exists anywhere.
 func (d *device) opaque(n int) []byte {

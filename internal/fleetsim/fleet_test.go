@@ -415,6 +415,18 @@ func TestRunSleepsOnTheClock(t *testing.T) {
 	for s.fleet.Stats().Rotations < 5 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
+	// A setter that moves a cycle earlier wakes Run without the clock moving.
+	for !s.clock.HasWaiters() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // Run has finished the last tick and sleeps again
+	}
+	cycles := s.fleet.Stats().Cycles
+	_ = s.fleet.InvokePolicyProcessing("WS-0003")
+	for s.fleet.Stats().Cycles == cycles && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if s.fleet.Stats().Cycles != cycles+1 {
+		t.Fatalf("InvokePolicyProcessing did not wake Run: %d cycles, had %d", s.fleet.Stats().Cycles, cycles)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

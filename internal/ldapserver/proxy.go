@@ -64,21 +64,27 @@ func (p *proxy) pipe(dst, src net.Conn) {
 	p.mu.Unlock()
 }
 
-// dropAll closes every open client connection and returns how many there were.
-func (p *proxy) dropAll() int {
+// dropAll closes every open client connection. The count is recorded before the first close,
+// so a client that sees its connection die also sees it counted.
+func (p *proxy) dropAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.conns)
+	p.stats.dropped.Add(int64(n))
 	for c, b := range p.conns {
 		_ = c.Close()
 		_ = b.Close()
 		delete(p.conns, c)
 	}
-	return n
 }
 
 func (p *proxy) close() {
 	_ = p.ln.Close()
-	p.dropAll()
+	p.mu.Lock()
+	for c, b := range p.conns {
+		_ = c.Close()
+		_ = b.Close()
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }

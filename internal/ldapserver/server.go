@@ -284,7 +284,7 @@ func (s *Server) DropConnectionsAfterEntries(n int) { s.dropAfter.Store(int64(n)
 
 func (s *Server) dropAll() {
 	for _, p := range s.proxies {
-		s.stats.dropped.Add(int64(p.dropAll()))
+		p.dropAll()
 	}
 }
 
@@ -536,11 +536,7 @@ func (s *Server) handleSearch(idx int, w *gldap.ResponseWriter, r *gldap.Request
 
 func (s *Server) writeEntry(w *gldap.ResponseWriter, r *gldap.Request, id Identity, e *Entry, attrs []string, typesOnly bool) error {
 	s.store.mu.RLock()
-	sel := s.store.selectAttrs(id, e, attrs)
-	withheld := 0
-	if id.Role == RoleController || id.Role == RoleNone {
-		withheld = s.store.withheldCount(id, e, attrs)
-	}
+	sel, withheld := s.store.selectAttrs(id, e, attrs)
 	s.store.mu.RUnlock()
 	resp := r.NewSearchResponseEntry(e.dn)
 	for _, a := range sel {

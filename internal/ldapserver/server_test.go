@@ -542,7 +542,7 @@ func TestDropConnectionMidPage(t *testing.T) {
 		t.Fatal("search survived the dropped connection")
 	}
 	if f.srv.Stats().DroppedConnections == 0 {
-		t.Fatal("no connection dropped")
+		t.Fatalf("no connection dropped (search error: %v)", err)
 	}
 	// A new connection starts over and reads everything.
 	got, _ := pagedSearch(t, f.dial(t, RoleController), f.srv.Store().DomainDN(), "(objectClass=computer)", []string{"cn"}, 1000)

@@ -204,11 +204,14 @@ type account struct {
 
 func (s *Store) now() time.Time { return s.clock.Now().UTC().Truncate(time.Second) }
 
-func (s *Store) newGUID() []byte {
+func (s *Store) newGUID() []byte { return RandomGUID(s.rng) }
+
+// RandomGUID returns a version-4 GUID drawn from r, in .NET byte order (16 bytes).
+func RandomGUID(r *rand.Rand) []byte {
 	b := make([]byte, 16)
-	binary.LittleEndian.PutUint64(b[0:8], s.rng.Uint64())
-	binary.LittleEndian.PutUint64(b[8:16], s.rng.Uint64())
-	b[7] = b[7]&0x0f | 0x40 // version 4 (byte 7 is the high byte of the LE third field)
+	binary.LittleEndian.PutUint64(b[0:8], r.Uint64())
+	binary.LittleEndian.PutUint64(b[8:16], r.Uint64())
+	b[7] = b[7]&0x0f | 0x40 // version 4: byte 7 is the high byte of the little-endian third field
 	b[8] = b[8]&0x3f | 0x80
 	return b
 }
@@ -676,14 +679,16 @@ func (s *Store) Read(id Identity, dn string, attrs ...string) (map[string][]stri
 		return nil, resultErr(ResultNoSuchObject, "no such object: %s", dn)
 	}
 	out := map[string][]string{}
-	for _, a := range s.selectAttrs(id, e, attrs) {
+	sel, _ := s.selectAttrs(id, e, attrs)
+	for _, a := range sel {
 		out[a.name] = append([]string(nil), a.vals...)
 	}
 	return out, nil
 }
 
-// selectAttrs returns the attributes of e that a search for attrs returns to id.
-func (s *Store) selectAttrs(id Identity, e *Entry, attrs []string) []attribute {
+// selectAttrs returns the attributes of e that a search for attrs returns to id, and how many
+// it withheld because id may not read them.
+func (s *Store) selectAttrs(id Identity, e *Entry, attrs []string) (out []attribute, withheld int) {
 	all := len(attrs) == 0
 	want := map[string]bool{}
 	for _, a := range attrs {
@@ -699,7 +704,6 @@ func (s *Store) selectAttrs(id Identity, e *Entry, attrs []string) []attribute {
 			want[a] = true
 		}
 	}
-	var out []attribute
 	for _, k := range e.order {
 		a := e.attrs[k]
 		if !all && !want[k] {
@@ -709,32 +713,13 @@ func (s *Store) selectAttrs(id Identity, e *Entry, attrs []string) []attribute {
 			continue
 		}
 		if !canRead(id, a.def) {
-			continue // AD's confidential flag: silently omitted
+			withheld++ // AD's confidential flag: silently omitted
+			continue
 		}
 		out = append(out, *a)
 	}
 	if want["replpropertymetadata"] {
 		out = append(out, attribute{name: "replPropertyMetaData", vals: []string{s.replMetadata(e)}})
 	}
-	return out
-}
-
-// withheldCount is the number of attributes of e that a search for attrs would have returned
-// but id may not see.
-func (s *Store) withheldCount(id Identity, e *Entry, attrs []string) int {
-	all := len(attrs) == 0
-	want := map[string]bool{}
-	for _, a := range attrs {
-		if a == "*" {
-			all = true
-		}
-		want[strings.ToLower(a)] = true
-	}
-	n := 0
-	for k, a := range e.attrs {
-		if (all || want[k]) && !canRead(id, a.def) {
-			n++
-		}
-	}
-	return n
+	return out, withheld
 }

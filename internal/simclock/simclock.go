@@ -17,6 +17,9 @@ type Scaled struct {
 	start time.Time // real time at epoch
 	epoch time.Time
 	speed float64
+
+	mu     sync.RWMutex
+	frozen time.Time // non-zero once Freeze was called
 }
 
 var _ clock.WithTickerAndDelayedExecution = (*Scaled)(nil)
@@ -41,7 +44,24 @@ func (c *Scaled) Epoch() time.Time { return c.epoch }
 
 // Now is the simulated time.
 func (c *Scaled) Now() time.Time {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.frozen.IsZero() {
+		return c.frozen
+	}
 	return c.epoch.Add(time.Duration(float64(c.real.Since(c.start)) * c.speed))
+}
+
+// Freeze stops simulated time at its current value and returns it: the end of a run, so a
+// summary reads one consistent instant. Timers still pending fire in real time as before.
+func (c *Scaled) Freeze() time.Time {
+	now := c.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.frozen.IsZero() {
+		c.frozen = now
+	}
+	return c.frozen
 }
 
 // Since is the simulated time elapsed since t.

@@ -51,3 +51,13 @@ func TestScaledClockRunsFaster(t *testing.T) {
 		t.Fatal("reset timer did not fire")
 	}
 }
+
+func TestFreeze(t *testing.T) {
+	c := New(epoch, 3600)
+	time.Sleep(20 * time.Millisecond)
+	at := c.Freeze()
+	time.Sleep(20 * time.Millisecond)
+	if !c.Now().Equal(at) || at.Before(epoch.Add(time.Minute)) || !c.Freeze().Equal(at) {
+		t.Fatalf("frozen at %v, now %v", at, c.Now())
+	}
+}
