@@ -34,16 +34,18 @@ const (
 
 // attrDef is one attributeSchema object.
 type attrDef struct {
-	Name     string
-	OID      string
-	Syntax   string
-	Single   bool
-	LAPS     bool // part of the LAPS schema extension (hidden when Config.OmitLAPSSchema)
-	Secret   bool // confidential: withheld from the controller
-	System   bool // system-only: nobody may write it over LDAP
-	IntID    int32
-	Flags    int // searchFlags
+	Name   string
+	OID    string
+	Syntax string
+	Single bool
+	LAPS   bool // part of the LAPS schema extension (hidden when Config.OmitLAPSSchema)
+	Secret bool // confidential: withheld from the controller
+	System bool // system-only: nobody may write it over LDAP
+	IntID  int32
+	Flags  int // searchFlags
+	// Internal attributes are returned only when asked for by name, never for "*".
 	Internal bool
+	id       uint32 // replication attid, set at init
 }
 
 // schemaAttrs is the schema the embedded directory knows. Attribute names outside it are
@@ -100,7 +102,14 @@ var schemaAttrs = []attrDef{
 var schemaByName = func() map[string]*attrDef {
 	m := make(map[string]*attrDef, len(schemaAttrs))
 	for i := range schemaAttrs {
-		m[strings.ToLower(schemaAttrs[i].Name)] = &schemaAttrs[i]
+		d := &schemaAttrs[i]
+		// The replication attid is msDS-IntId where set, otherwise a stable id derived from
+		// the definition's position.
+		d.id = 0x00090000 + uint32(i)
+		if d.IntID != 0 {
+			d.id = uint32(d.IntID)
+		}
+		m[strings.ToLower(d.Name)] = d
 	}
 	return m
 }()
@@ -108,19 +117,8 @@ var schemaByName = func() map[string]*attrDef {
 // lookupAttr finds an attribute definition by name (case-insensitive).
 func lookupAttr(name string) *attrDef { return schemaByName[strings.ToLower(name)] }
 
-// attid is the replication attribute id of a definition: msDS-IntId where set, otherwise a
-// stable id derived from the definition's position.
-func (d *attrDef) attid() uint32 {
-	if d.IntID != 0 {
-		return uint32(d.IntID)
-	}
-	for i := range schemaAttrs {
-		if &schemaAttrs[i] == d {
-			return 0x00090000 + uint32(i)
-		}
-	}
-	return 0
-}
+// attid is the replication attribute id of a definition.
+func (d *attrDef) attid() uint32 { return d.id }
 
 // IsConfidential reports whether name is one of the confidential LAPS attributes.
 func IsConfidential(name string) bool {
