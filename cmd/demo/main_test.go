@@ -52,3 +52,24 @@ func testHeadless(t *testing.T, channel string) {
 		t.Errorf("summary fields: %+v", s)
 	}
 }
+
+// TestInteractiveStopsCleanly runs the interactive mode (no --simulate) until --run-for ends it:
+// it prints progress and still writes the summary.
+func TestInteractiveStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "summary.json")
+	if err := run(options{workDir: dir, devices: 10, runFor: 2500 * time.Millisecond, speed: 3600, seed: 1, summaryFile: file}); err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Devices != 10 || s.BackedUp == 0 || s.SimulatedSeconds < 3600 {
+		t.Fatalf("summary %s", data)
+	}
+}

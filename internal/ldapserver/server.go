@@ -73,6 +73,7 @@ type connKey struct{ listener, conn int }
 
 type pageState struct {
 	owner   connKey
+	seq     uint64 // creation order, to evict the oldest
 	entries []*Entry
 	offset  int
 	attrs   []string
@@ -94,8 +95,9 @@ type Server struct {
 
 	binds sync.Map // connKey -> Identity
 
-	mu    sync.Mutex
-	pages map[string]*pageState
+	mu      sync.Mutex
+	pages   map[string]*pageState
+	pageSeq uint64
 
 	dropAfter atomic.Int64 // -1: off; n: drop every connection after n more entries
 }
@@ -309,6 +311,28 @@ func (s *Server) identity(idx int, r *gldap.Request) Identity {
 		return v.(Identity)
 	}
 	return Identity{}
+}
+
+// maxPagedResultsPerConn bounds the open paged searches of one connection, as AD's
+// MaxResultSetsPerConn (10): a client that abandons searches without closing its connection
+// cannot make the server hold their results forever. The oldest is forgotten first.
+const maxPagedResultsPerConn = 10
+
+func (s *Server) evictPagesLocked(k connKey) {
+	var oldest string
+	n := 0
+	for c, p := range s.pages {
+		if p.owner != k {
+			continue
+		}
+		n++
+		if oldest == "" || p.seq < s.pages[oldest].seq {
+			oldest = c
+		}
+	}
+	if n > maxPagedResultsPerConn {
+		delete(s.pages, oldest)
+	}
 }
 
 func (s *Server) countController(id Identity) {
@@ -529,7 +553,10 @@ func (s *Server) handleSearch(idx int, w *gldap.ResponseWriter, r *gldap.Request
 	}
 	cookie := randomSecret()
 	s.mu.Lock()
+	s.pageSeq++
+	st.seq = s.pageSeq
 	s.pages[cookie] = st
+	s.evictPagesLocked(key)
 	s.mu.Unlock()
 	done(ResultSuccess, "", &gldap.ControlPaging{Cookie: []byte(cookie)})
 }

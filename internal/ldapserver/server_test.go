@@ -614,3 +614,31 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+func TestAbandonedPagedSearchesAreBounded(t *testing.T) {
+	f := newFixture(t, 5, Config{})
+	c := f.dial(t, RoleController)
+	var first []byte
+	for i := range maxPagedResultsPerConn + 1 {
+		res, err := c.Search(ldap.NewSearchRequest(f.srv.Store().DomainDN(), 2, 0, 0, 0, false, "(objectClass=computer)", []string{"1.1"},
+			[]ldap.Control{ldap.NewControlPaging(1)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging).Cookie
+		}
+	}
+	ctl := ldap.NewControlPaging(1)
+	ctl.SetCookie(first)
+	if _, err := c.Search(ldap.NewSearchRequest(f.srv.Store().DomainDN(), 2, 0, 0, 0, false, "(objectClass=computer)", []string{"1.1"},
+		[]ldap.Control{ctl})); !ldap.IsErrorWithCode(err, ldap.LDAPResultUnwillingToPerform) {
+		t.Fatalf("oldest abandoned search still open: %v", err)
+	}
+	f.srv.mu.Lock()
+	n := len(f.srv.pages)
+	f.srv.mu.Unlock()
+	if n != maxPagedResultsPerConn {
+		t.Fatalf("%d open paged searches", n)
+	}
+}
