@@ -81,8 +81,9 @@ func run(o options) error {
 		defer cancel()
 	}
 	wallStart := time.Now()
-	// One fast clock for the fleet, the directory and (once wired) the controllers.
-	clk := simclock.New(time.Now().UTC().Truncate(time.Minute), o.speed)
+	// One fast clock for the fleet, the directory and (once wired) the controllers. It starts
+	// when everything is up.
+	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), o.speed)
 
 	fmt.Printf(">> starting the embedded directory and %d simulated devices (speed x%g, seed %d)\n", o.devices, o.speed, o.seed)
 	if o.channel == "" {
@@ -105,6 +106,7 @@ func run(o options) error {
 		fmt.Println(">> no --assets: running the directory and the fleet only (no kube-apiserver, no manager)")
 	}
 
+	clk.Start()
 	w.injectFaults()
 	fleetCtx, stopFleet := context.WithCancel(ctx)
 	defer stopFleet()

@@ -18,8 +18,9 @@ type Scaled struct {
 	epoch time.Time
 	speed float64
 
-	mu     sync.RWMutex
-	frozen time.Time // non-zero once Freeze was called
+	mu      sync.RWMutex
+	frozen  time.Time // non-zero while stopped: before Start, after Freeze
+	waiting bool      // created by NewStopped and not started yet
 }
 
 var _ clock.WithTickerAndDelayedExecution = (*Scaled)(nil)
@@ -34,6 +35,25 @@ func newWith(real clock.WithTickerAndDelayedExecution, epoch time.Time, speed fl
 		speed = 1
 	}
 	return &Scaled{real: real, start: real.Now(), epoch: epoch, speed: speed}
+}
+
+// NewStopped returns a clock that reads epoch until Start is called, so a run's simulated time
+// begins when everything is up rather than while the control plane starts.
+func NewStopped(epoch time.Time, speed float64) *Scaled {
+	c := New(epoch, speed)
+	c.frozen, c.waiting = epoch, true
+	return c
+}
+
+// Start lets a stopped clock run from its epoch, speed times faster than real time. It does
+// nothing on a running clock.
+func (c *Scaled) Start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.waiting {
+		c.start = c.real.Now()
+		c.frozen, c.waiting = time.Time{}, false
+	}
 }
 
 // Speed is the number of simulated seconds per real second.
@@ -61,6 +81,7 @@ func (c *Scaled) Freeze() time.Time {
 	if c.frozen.IsZero() {
 		c.frozen = now
 	}
+	c.waiting = false
 	return c.frozen
 }
 

@@ -61,3 +61,16 @@ func TestFreeze(t *testing.T) {
 		t.Fatalf("frozen at %v, now %v", at, c.Now())
 	}
 }
+
+func TestNewStoppedStartsOnStart(t *testing.T) {
+	c := NewStopped(epoch, 3600)
+	time.Sleep(20 * time.Millisecond)
+	if !c.Now().Equal(epoch) {
+		t.Fatalf("stopped clock moved: %v", c.Now())
+	}
+	c.Start()
+	time.Sleep(20 * time.Millisecond)
+	if d := c.Since(epoch); d < 30*time.Second || d > 10*time.Minute {
+		t.Fatalf("20ms after Start: %v simulated", d)
+	}
+}
