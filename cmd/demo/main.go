@@ -94,7 +94,8 @@ func run(o options) error {
 		return err
 	}
 	defer w.close()
-	fmt.Printf(">> directory: %s (StartTLS) and %s, CA %s, domain %s\n", w.dir.URL(), w.dir.LDAPSURL(), w.caFile, w.dir.Store().DomainDN())
+	fmt.Printf(">> directory: %s (StartTLS) and %s, domain %s; connection for the manager: %s\n",
+		w.dir.URL(), w.dir.LDAPSURL(), w.dir.Store().DomainDN(), w.connFile)
 
 	if o.assets != "" {
 		stop, err := startControlPlane(ctx, o)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +51,10 @@ func testHeadless(t *testing.T, channel string) {
 	}
 	if s.SimulatedSeconds < 72*3600 || s.Ready != nil || s.APIServerWrites != nil {
 		t.Errorf("summary fields: %+v", s)
+	}
+	conn, err := os.ReadFile(filepath.Join(dir, "directories.yaml"))
+	if err != nil || !strings.Contains(string(conn), "ldaps://127.0.0.1:") || !strings.Contains(string(conn), "passwordFile") {
+		t.Errorf("directories.yaml: %s %v", conn, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"sigs.k8s.io/yaml"
 
 	"github.com/fleetlaps/fleetlaps/internal/fleetsim"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
@@ -58,12 +60,13 @@ type demoDevice struct {
 // world is the Windows side of the demo: the embedded directory and the simulated fleet on
 // one fast clock.
 type world struct {
-	clock   *simclock.Scaled
-	dir     *ldapserver.Server
-	fleet   *fleetsim.Fleet
-	devices []demoDevice
-	caFile  string
-	closers []func()
+	clock    *simclock.Scaled
+	dir      *ldapserver.Server
+	fleet    *fleetsim.Fleet
+	devices  []demoDevice
+	caFile   string
+	connFile string // --directories file for the manager
+	closers  []func()
 }
 
 // Device channels: how the simulated devices reach the directory.
@@ -133,12 +136,45 @@ func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, w
 		if err := os.MkdirAll(workDir, 0o700); err != nil {
 			return nil, err
 		}
-		w.caFile = filepath.Join(workDir, "directory-ca.pem")
-		if err := os.WriteFile(w.caFile, dir.CAPEM(), 0o600); err != nil {
+		if err := w.writeConnection(workDir); err != nil {
 			return nil, err
 		}
 	}
 	return w, nil
+}
+
+// demoDirectoryName is the connection name the demo's policies and devices reference.
+const demoDirectoryName = "demo-ad"
+
+// writeConnection writes what the manager needs to reach the embedded directory as a domain
+// controller, in the layout of a mounted Secret plus the --directories file: the CA, the bind
+// password (0600, random per run) and directories.yaml with the AD backend's settings.
+func (w *world) writeConnection(workDir string) error {
+	w.caFile = filepath.Join(workDir, "directory-ca.pem")
+	if err := os.WriteFile(w.caFile, w.dir.CAPEM(), 0o600); err != nil {
+		return err
+	}
+	cred := w.dir.Credentials(ldapserver.RoleController)
+	pwFile := filepath.Join(workDir, "directory-password")
+	if err := os.WriteFile(pwFile, []byte(cred.Password), 0o600); err != nil {
+		return err
+	}
+	settings, err := json.Marshal(map[string]any{
+		"name": demoDirectoryName, "urls": []string{w.dir.LDAPSURL()}, "caFile": w.caFile,
+		"bindDN": cred.DN, "passwordFile": pwFile, "pageSize": w.dir.MaxPageSize(),
+	})
+	if err != nil {
+		return err
+	}
+	doc := map[string]any{"directories": []map[string]any{{
+		"name": demoDirectoryName, "type": "activeDirectory", "credentialsDir": workDir, "settings": json.RawMessage(settings),
+	}}}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	w.connFile = filepath.Join(workDir, "directories.yaml")
+	return os.WriteFile(w.connFile, data, 0o600)
 }
 
 func (w *world) close() {
