@@ -520,6 +520,13 @@ func TestTLS(t *testing.T) {
 		if err := c.Bind(cr.DN, "wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 			t.Errorf("wrong password: %v", err)
 		}
+		// An unauthenticated bind succeeds as anonymous: rootDSE only, the earlier bind is gone.
+		if err := c.UnauthenticatedBind(cr.DN); err != nil {
+			t.Fatalf("unauthenticated bind: %v", err)
+		}
+		if _, err := c.Search(ldap.NewSearchRequest(f.dns[0], 0, 0, 0, 0, false, "(objectClass=*)", nil, nil)); !ldap.IsErrorWithCode(err, ldap.LDAPResultOperationsError) {
+			t.Errorf("search after an unauthenticated bind: %v", err)
+		}
 	})
 }
 

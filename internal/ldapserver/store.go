@@ -400,11 +400,13 @@ func (s *Store) addUserLocked(name, password string, role Role) (string, string,
 }
 
 // authenticate resolves a bind name (DN, user@domain or DOMAIN\user) and checks the password.
+// An empty password is an anonymous (or unauthenticated, RFC 4513) bind: it succeeds as
+// anonymous, which may read the rootDSE only, as on a domain controller.
 func (s *Store) authenticate(name, password string) (Identity, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if password == "" {
-		return Identity{}, false // unauthenticated binds are refused, as AD does by default
+		return Identity{}, true
 	}
 	ndn := normalizeDN(name)
 	if _, ok := s.accounts[ndn]; !ok {
