@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"sigs.k8s.io/yaml"
+
+	"github.com/fleetlaps/fleetlaps/internal/fleetsim"
+	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
+	"github.com/fleetlaps/fleetlaps/internal/simclock"
+)
+
+// tier is one group of demo devices: an OU, a name prefix and the policy its devices get.
+type tier struct {
+	Name   string
+	OU     string
+	Prefix string
+	Share  int // per mille of the fleet (the rest goes to the first tier)
+	DC     bool
+	Policy fleetsim.Policy
+}
+
+// demoTiers is one AD policy per tier. Workstations and executives run passwordAgeDays 1 so
+// rotations are visible within hours; servers 2 days; domain controllers back up DSRM.
+func demoTiers() []tier {
+	ws := fleetsim.DefaultPolicy()
+	ws.PasswordAgeDays = 1
+	ws.PasswordLength = 20
+	ws.ADEncryptedPasswordHistorySize = 6
+	ws.PostAuthenticationResetDelay = 8
+	srv := fleetsim.DefaultPolicy()
+	srv.PasswordAgeDays = 2
+	srv.ADEncryptedPasswordHistorySize = 2
+	exec := ws
+	exec.ADEncryptedPasswordHistorySize = 12
+	dc := fleetsim.DefaultPolicy()
+	dc.PasswordAgeDays = 1
+	dc.ADBackupDSRMPassword = true
+	return []tier{
+		{Name: "frontline", OU: "Workstations", Prefix: "WS", Share: 700, Policy: ws},
+		{Name: "servers", OU: "Servers", Prefix: "SRV", Share: 200, Policy: srv},
+		{Name: "executives", OU: "Executives", Prefix: "EXEC", Share: 90, Policy: exec},
+		{Name: "domain-controllers", Prefix: "DC", Share: 10, DC: true, Policy: dc},
+	}
+}
+
+type demoDevice struct {
+	Name, DN, Tier string
+}
+
+// world is the Windows side of the demo: the embedded directory and the simulated fleet on
+// one fast clock.
+type world struct {
+	clock    *simclock.Scaled
+	dir      *ldapserver.Server
+	fleet    *fleetsim.Fleet
+	devices  []demoDevice
+	caFile   string
+	connFile string // --directories file for the manager
+	closers  []func()
+}
+
+// Device channels: how the simulated devices reach the directory.
+const (
+	channelInProcess = "inprocess"
+	channelLDAP      = "ldap"
+)
+
+func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
+	dir, err := ldapserver.Start(ctx, ldapserver.Config{StoreConfig: ldapserver.StoreConfig{Clock: clk, Seed: seed}})
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded directory: %w", err)
+	}
+	closers := []func(){func() { _ = dir.Close() }}
+	st := dir.Store()
+	if _, err := st.AddGroup("LAPS-Readers", 0); err != nil {
+		return nil, err
+	}
+	writer := dir.Credentials(ldapserver.RoleDevice)
+	var devDir fleetsim.Directory = st
+	switch channel {
+	case channelInProcess:
+	case channelLDAP:
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(dir.CAPEM())
+		ch := fleetsim.NewLDAPDirectory(dir.LDAPSURL(), &tls.Config{RootCAs: pool}, writer)
+		devDir = ch
+		closers = append(closers, func() { _ = ch.Close() })
+	default:
+		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
+	}
+	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed}, devDir,
+		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
+	w.closers = closers
+	tiers := demoTiers()
+	counts := make([]int, len(tiers))
+	rest := n
+	for i := len(tiers) - 1; i > 0; i-- {
+		counts[i] = n * tiers[i].Share / 1000
+		if tiers[i].DC && n > 0 && counts[i] == 0 {
+			counts[i] = 1
+		}
+		rest -= counts[i]
+	}
+	counts[0] = max(rest, 0)
+	for i, t := range tiers {
+		ou := ""
+		if t.OU != "" {
+			if ou, err = st.AddOU("", t.OU); err != nil {
+				return nil, err
+			}
+		}
+		for j := range counts[i] {
+			name := fmt.Sprintf("%s-%04d", t.Prefix, j+1)
+			dn, err := st.AddComputer(ldapserver.Computer{Name: name, Container: ou, DomainController: t.DC,
+				OperatingSystem: "Windows", OSVersion: "10.0 (26100)"})
+			if err != nil {
+				return nil, err
+			}
+			if err := w.fleet.AddDevice(fleetsim.DeviceSpec{Name: name, DN: dn, DomainController: t.DC}, t.Policy); err != nil {
+				return nil, err
+			}
+			w.devices = append(w.devices, demoDevice{Name: name, DN: dn, Tier: t.Name})
+		}
+	}
+	if workDir != "" {
+		if err := os.MkdirAll(workDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := w.writeConnection(workDir); err != nil {
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// demoDirectoryName is the connection name the demo's policies and devices reference.
+const demoDirectoryName = "demo-ad"
+
+// writeConnection writes what the manager needs to reach the embedded directory as a domain
+// controller, in the layout of a mounted Secret plus the --directories file: the CA, the bind
+// password (0600, random per run) and directories.yaml with the AD backend's settings.
+func (w *world) writeConnection(workDir string) error {
+	w.caFile = filepath.Join(workDir, "directory-ca.pem")
+	if err := os.WriteFile(w.caFile, w.dir.CAPEM(), 0o600); err != nil {
+		return err
+	}
+	cred := w.dir.Credentials(ldapserver.RoleController)
+	pwFile := filepath.Join(workDir, "directory-password")
+	if err := os.WriteFile(pwFile, []byte(cred.Password), 0o600); err != nil {
+		return err
+	}
+	settings, err := json.Marshal(map[string]any{
+		"name": demoDirectoryName, "urls": []string{w.dir.LDAPSURL()}, "caFile": w.caFile,
+		"bindDN": cred.DN, "passwordFile": pwFile, "pageSize": w.dir.MaxPageSize(),
+	})
+	if err != nil {
+		return err
+	}
+	doc := map[string]any{"directories": []map[string]any{{
+		"name": demoDirectoryName, "type": "activeDirectory", "credentialsDir": workDir, "settings": json.RawMessage(settings),
+	}}}
+	data, err := yaml.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	w.connFile = filepath.Join(workDir, "directories.yaml")
+	return os.WriteFile(w.connFile, data, 0o600)
+}
+
+func (w *world) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+}
+
+// injectFaults schedules the demo's scripted incidents on the simulated clock: an image
+// rollback on the first workstation after 30 hours, and from hour 40 a local password policy
+// conflict (10027) on the second workstation that lasts until three hours after its password
+// expires.
+func (w *world) injectFaults() {
+	var ws []string
+	for _, d := range w.devices {
+		if d.Tier == "frontline" {
+			ws = append(ws, d.Name)
+		}
+	}
+	at := func(h int, f func()) {
+		w.clock.AfterFunc(w.clock.Epoch().Add(time.Duration(h)*time.Hour).Sub(w.clock.Now()), f)
+	}
+	if len(ws) > 0 {
+		at(30, func() {
+			if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
+				fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+			}
+		})
+	}
+	if len(ws) > 1 {
+		at(40, func() {
+			_ = w.fleet.SetLocalPolicyConflict(ws[1], true)
+			fmt.Printf(">> [sim %s] local password policy on %s now conflicts with LAPS (10027 at its next rotation)\n", w.simNow(), ws[1])
+			// Lift the conflict three hours after the password expires, so at least one rotation fails.
+			lift := 3 * time.Hour
+			if r, err := w.fleet.Report(ws[1]); err == nil && r.LocalExpirationTime.After(w.clock.Now()) {
+				lift += r.LocalExpirationTime.Sub(w.clock.Now())
+			}
+			w.clock.AfterFunc(lift, func() {
+				_ = w.fleet.SetLocalPolicyConflict(ws[1], false)
+				fmt.Printf(">> [sim %s] local password policy conflict on %s resolved\n", w.simNow(), ws[1])
+			})
+		})
+	}
+}
+
+func (w *world) simNow() string { return w.clock.Now().UTC().Format("2006-01-02T15:04Z") }
+
+// currentGrace is how long an expired password still counts as current: a device rotates at
+// its next hourly cycle (plus jitter) after expiry.
+const currentGrace = 70 * time.Minute
+
+// directoryView is what the controller's bind account sees in the directory: one paged
+// search over LDAPS, exactly as the AD backend reads it.
+type directoryView struct {
+	BackedUp, Current int
+	RoundTrips        int
+}
+
+func (w *world) readAsController(ctx context.Context) (directoryView, error) {
+	var v directoryView
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(w.dir.CAPEM())
+	conn, err := ldap.DialURL(w.dir.LDAPSURL(), ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool}))
+	if err != nil {
+		return v, err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	cr := w.dir.Credentials(ldapserver.RoleController)
+	if err := conn.Bind(cr.DN, cr.Password); err != nil {
+		return v, err
+	}
+	paging := ldap.NewControlPaging(1000)
+	req := ldap.NewSearchRequest(w.dir.Store().DomainDN(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=computer)", []string{"cn", ldapserver.AttrPasswordExpirationTime, ldapserver.AttrCurrentPasswordVersion}, []ldap.Control{paging})
+	now := w.clock.Now()
+	for {
+		res, err := conn.Search(req)
+		v.RoundTrips++
+		if err != nil {
+			return v, err
+		}
+		for _, e := range res.Entries {
+			exp, never, err := ldapserver.ParseFiletime(e.GetAttributeValue(ldapserver.AttrPasswordExpirationTime))
+			if err != nil {
+				continue
+			}
+			v.BackedUp++
+			if never || exp.After(now.Add(-currentGrace)) {
+				v.Current++
+			}
+		}
+		c, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if !ok || len(c.Cookie) == 0 {
+			return v, nil
+		}
+		paging.SetCookie(c.Cookie)
+	}
+}
+
+type minMax struct {
+	Min int `json:"min"`
+	Max int `json:"max"`
+}
+
+type requestCounts struct {
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+}
+
+// summary is the --summary document. Fields the controllers own (ready, rotationRequests,
+// apiserverWrites) stay null until the manager is wired to the embedded directory.
+type summary struct {
+	Devices            int            `json:"devices"`
+	Ready              *int           `json:"ready"`
+	PasswordCurrent    int            `json:"passwordCurrent"`
+	BackedUp           int            `json:"backedUp"`
+	RotationsPerDevice minMax         `json:"rotationsPerDevice"`
+	RotationRequests   *requestCounts `json:"rotationRequests"`
+	APIServerWrites    *int64         `json:"apiserverWrites"`
+	// LDAPRoundTrips counts the searches (pages) and modifies of connections bound as the
+	// controller; DeviceLDAPRoundTrips those of the simulated devices (0 on the in-process
+	// channel).
+	LDAPRoundTrips       int64   `json:"ldapRoundTrips"`
+	DeviceLDAPRoundTrips int64   `json:"deviceLdapRoundTrips"`
+	WallSeconds          float64 `json:"wallSeconds"`
+	SimulatedSeconds     float64 `json:"simulatedSeconds"`
+	Speed                float64 `json:"speed"`
+	Seed                 uint64  `json:"seed"`
+	Fleet                struct {
+		Cycles            int64            `json:"cycles"`
+		Rotations         int64            `json:"rotations"`
+		RollbacksDetected int64            `json:"rollbacksDetected"`
+		PostAuthResets    int64            `json:"postAuthResets"`
+		Failures          map[string]int64 `json:"failuresByEvent"`
+		DeviceHoursPerSec float64          `json:"simulatedDeviceHoursPerSecond"`
+	} `json:"fleet"`
+	Converged bool     `json:"converged"`
+	Problems  []string `json:"problems,omitempty"`
+}
+
+func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) (*summary, error) {
+	view, err := w.readAsController(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the directory as the controller: %w", err)
+	}
+	ds := w.dir.Stats()
+	s := &summary{Devices: len(w.devices), PasswordCurrent: view.Current, BackedUp: view.BackedUp,
+		LDAPRoundTrips: ds.ControllerRoundTrips, DeviceLDAPRoundTrips: ds.RoundTrips() - ds.ControllerRoundTrips, WallSeconds: wall.Seconds(),
+		SimulatedSeconds: w.clock.Since(w.clock.Epoch()).Seconds(), Speed: w.clock.Speed(), Seed: seed}
+	rot := w.fleet.Rotations()
+	first := true
+	for _, r := range rot {
+		if first || r < s.RotationsPerDevice.Min {
+			s.RotationsPerDevice.Min = r
+		}
+		if first || r > s.RotationsPerDevice.Max {
+			s.RotationsPerDevice.Max = r
+		}
+		first = false
+	}
+	fs := w.fleet.Stats()
+	s.Fleet.Cycles, s.Fleet.Rotations, s.Fleet.RollbacksDetected, s.Fleet.PostAuthResets = fs.Cycles, fs.Rotations, fs.RollbacksDetected, fs.PostAuthResets
+	s.Fleet.Failures = map[string]int64{}
+	for id, n := range fs.Failures {
+		s.Fleet.Failures[fmt.Sprint(id)] = n
+	}
+	if wall > 0 {
+		s.Fleet.DeviceHoursPerSec = float64(len(w.devices)) * s.SimulatedSeconds / 3600 / wall.Seconds()
+	}
+	if s.BackedUp != s.Devices {
+		s.Problems = append(s.Problems, fmt.Sprintf("%d of %d devices never backed up a password", s.Devices-s.BackedUp, s.Devices))
+	}
+	if s.PasswordCurrent != s.Devices {
+		var late []string
+		for _, d := range w.devices {
+			if r, _ := w.fleet.Report(d.Name); !r.LocalExpirationTime.After(w.clock.Now().Add(-currentGrace)) {
+				late = append(late, d.Name)
+			}
+		}
+		sort.Strings(late)
+		s.Problems = append(s.Problems, fmt.Sprintf("%d devices are past expiry by more than a cycle: %v", s.Devices-s.PasswordCurrent, late))
+	}
+	s.Converged = len(s.Problems) == 0
+	return s, nil
+}
+
+// progress is the one-line status of the fleet, read in process (not counted as LDAP traffic).
+func (w *world) progress() string {
+	now := w.clock.Now()
+	expired, backed := 0, 0
+	for _, r := range w.fleet.Reports() {
+		if r.LocalExpirationTime.IsZero() {
+			continue
+		}
+		backed++
+		if !r.LocalExpirationTime.After(now) {
+			expired++
+		}
+	}
+	fs := w.fleet.Stats()
+	failures := int64(0)
+	for _, n := range fs.Failures {
+		failures += n
+	}
+	return fmt.Sprintf("sim %s (+%s) | devices %d | backed up %d | expired %d | rotations %d | rollbacks healed %d | failures %d | controller ldap round trips %d",
+		w.simNow(), w.clock.Since(w.clock.Epoch()).Truncate(time.Minute), len(w.devices), backed, expired, fs.Rotations,
+		fs.RollbacksDetected, failures, w.dir.Stats().ControllerRoundTrips)
+}
