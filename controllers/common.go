@@ -68,6 +68,9 @@ func SetupIndexes(ctx context.Context, idx FieldIndexer) error {
 	if err := idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice); err != nil {
 		return err
 	}
+	if err := idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice); err != nil {
+		return err
+	}
 	return idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy)
 }
 

@@ -96,6 +96,7 @@ func newEnv(t testing.TB, objs ...client.Object) *env {
 		WithIndex(&lapsv1.ManagedDevice{}, dirsync.IndexDirectoryKey, dirsync.IndexByDirectoryKey).
 		WithIndex(&lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy).
 		WithIndex(&lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice).
+		WithIndex(&lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice).
 		WithInterceptorFuncs(w.funcs()).Build()
 	return &env{t: t, client: c, writes: w, clock: clk, dir: dir, dirs: directoryconfig.NewSet(dir), store: dirsync.NewStore(), rec: events.NewFakeRecorder(100)}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -76,6 +75,9 @@ type deviceScope struct {
 	// active names the unfinished RotationRequests targeting the device.
 	active    []string
 	activeErr error
+	// rotations is the device's rotation history, when the requests could be listed.
+	rotations     rotationHistory
+	haveRotations bool
 
 	annotationErr error
 	// next collects the interesting future times; the lowest becomes RequeueAfter.
@@ -179,17 +181,22 @@ func (r *ManagedDeviceReconciler) reconcileRecord(_ context.Context, s *deviceSc
 	return nil
 }
 
-// reconcileRotating finds unfinished RotationRequests for the device. Sets: Rotating.
+// reconcileRotating reads the device's RotationRequests (from the cache, by target index).
+// Sets: Rotating, and the rotation history fields (lastRotationRequest, failedRotationAttempts,
+// lastFailureTime).
 func (r *ManagedDeviceReconciler) reconcileRotating(ctx context.Context, s *deviceScope) error {
 	var reqs lapsv1.RotationRequestList
-	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.device.Namespace), client.MatchingFields{IndexRotationActiveDevice: s.device.Name}); err != nil {
+	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.device.Namespace), client.MatchingFields{IndexRotationTargetDevice: s.device.Name}); err != nil {
 		s.activeErr = err
 		return fmt.Errorf("listing RotationRequests: %w", err)
 	}
-	for _, q := range reqs.Items {
-		s.active = append(s.active, q.Name)
+	var updated time.Time
+	if t := s.device.Status.PasswordUpdateTime; t != nil {
+		updated = t.Time
 	}
-	slices.Sort(s.active)
+	s.rotations = summarizeRotations(s.device.Name, updated, reqs.Items)
+	s.active = s.rotations.active
+	s.haveRotations = true
 	return nil
 }
 

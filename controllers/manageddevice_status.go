@@ -67,6 +67,7 @@ func updateDeviceStatus(s *deviceScope, heartbeat time.Duration, err error) {
 	setPolicyCompatibleCondition(s)
 	setAgentReportingCondition(s, heartbeat)
 	setRotatingCondition(s)
+	setRotationHistory(s)
 
 	if c := conditions.Get(st.Conditions, lapsv1.ConditionPasswordCurrent); c != nil && c.Reason == ReasonWaitingForSnapshot && !conditions.IsTrue(st.Conditions, lapsv1.ConditionStalled) {
 		conditions.MarkReconciling(&st.Conditions, ReasonWaitingForSnapshot, c.Message, s.now)
@@ -326,4 +327,21 @@ func conditionStatuses(conds []metav1.Condition) map[string]string {
 		out[c.Type] = string(c.Status)
 	}
 	return out
+}
+
+// setRotationHistory copies the rotation history into status when the requests could be read;
+// otherwise the last values stay.
+func setRotationHistory(s *deviceScope) {
+	if !s.haveRotations {
+		return
+	}
+	st := &s.device.Status
+	h := s.rotations
+	st.LastRotationRequest = h.newest
+	st.FailedRotationAttempts = h.failedAttempts
+	st.LastFailureTime = nil
+	if !h.lastFailure.IsZero() {
+		t := metav1.NewTime(h.lastFailure.Truncate(time.Second))
+		st.LastFailureTime = &t
+	}
 }

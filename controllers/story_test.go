@@ -271,6 +271,19 @@ func TestStory_deadlineFails(t *testing.T) {
 		return condIs(rr.Status.Conditions, lapsv1.ConditionStalled, metav1.ConditionTrue, ReasonRotationFailed)
 	})
 	assertKstatus(t, rr, "Failed")
+	// The device carries the failure for dashboards and backoff: one failed rotation, when, and
+	// which request.
+	eventually(t, wait, func() error {
+		d := &lapsv1.ManagedDevice{}
+		if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "ws3"}, d); err != nil {
+			return err
+		}
+		if d.Status.FailedRotationAttempts != 1 || d.Status.LastFailureTime == nil || d.Status.LastRotationRequest != "rot" {
+			return fmt.Errorf("device rotation history: attempts %d, last failure %v, last request %q",
+				d.Status.FailedRotationAttempts, d.Status.LastFailureTime, d.Status.LastRotationRequest)
+		}
+		return nil
+	})
 }
 
 func TestStory_rateLimitHonoured(t *testing.T) {
