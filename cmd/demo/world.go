@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/fleetsim"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 	"github.com/fleetlaps/fleetlaps/internal/simclock"
@@ -260,12 +261,12 @@ func (w *world) readAsController(ctx context.Context) (directoryView, error) {
 			return v, err
 		}
 		for _, e := range res.Entries {
-			exp, never, err := ldapserver.ParseFiletime(e.GetAttributeValue(ldapserver.AttrPasswordExpirationTime))
+			exp, err := adsyntax.ParseFiletime(e.GetAttributeValue(ldapserver.AttrPasswordExpirationTime))
 			if err != nil {
 				continue
 			}
 			v.BackedUp++
-			if never || exp.After(now.Add(-currentGrace)) {
+			if exp.Never || exp.Time.After(now.Add(-currentGrace)) {
 				v.Current++
 			}
 		}

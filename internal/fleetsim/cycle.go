@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 )
 
@@ -127,11 +128,13 @@ func (f *Fleet) cycleAD(d *device, now time.Time) {
 	rotate := false
 	dirVersion := ""
 	if v := vals[ldapserver.AttrCurrentPasswordVersion]; len(v) == 1 {
-		dirVersion, _ = ldapserver.GUIDString([]byte(v[0]))
+		dirVersion, _ = adsyntax.ParseGUID([]byte(v[0]))
 	}
 	expiry, never, expErr := time.Time{}, false, errors.New("absent")
 	if v := vals[expAttr]; len(v) == 1 {
-		expiry, never, expErr = ldapserver.ParseFiletime(v[0])
+		var ft adsyntax.Filetime
+		ft, expErr = adsyntax.ParseFiletime(v[0])
+		expiry, never = ft.Time, ft.Never
 	}
 	switch {
 	case !legacy && dirVersion != "" && dirVersion != l.version:
@@ -167,16 +170,16 @@ func (f *Fleet) cycleAD(d *device, now time.Time) {
 	}
 
 	version := d.newGUID()
-	versionStr, _ := ldapserver.GUIDString(version)
+	versionStr, _ := adsyntax.ParseGUID(version)
 	newExpiry := now.Add(p.age())
-	changes := []ldapserver.Change{{Op: ldapserver.ModReplace, Attr: expAttr, Vals: []string{ldapserver.FiletimeString(newExpiry)}}}
+	changes := []ldapserver.Change{{Op: ldapserver.ModReplace, Attr: expAttr, Vals: []string{adsyntax.FormatFiletime(newExpiry)}}}
 	switch {
 	case legacy:
 		changes = append(changes, ldapserver.Change{Op: ldapserver.ModReplace, Attr: ldapserver.AttrLegacyPassword, Vals: []string{placeholder(d)}})
 		versionStr = ""
 	case p.ADPasswordEncryptionEnabled:
 		blob := d.opaque(f.cfg.BlobSize)
-		value := string(append(ldapserver.EncryptedPasswordHeader(now, len(blob)), blob...))
+		value := string(append(adsyntax.EncryptedPasswordHeader(now, len(blob)), blob...))
 		var hist []string
 		if keepHistory {
 			hist = append(vals[pwAttr], vals[histAttr]...)

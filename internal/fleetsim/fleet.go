@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 )
 
@@ -446,7 +447,7 @@ func (d *device) opaque(n int) []byte {
 	return b
 }
 
-func hexFiletime(t time.Time) string { return strconv.FormatInt(ldapserver.Filetime(t), 16) }
+func hexFiletime(t time.Time) string { return strconv.FormatInt(adsyntax.TimeToFiletime(t), 16) }
 
 type deviceHeap []*device
 

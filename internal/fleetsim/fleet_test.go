@@ -10,6 +10,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 )
 
@@ -80,11 +81,11 @@ func (s *sim) expiry(name string) time.Time {
 	if len(v) != 1 {
 		return time.Time{}
 	}
-	t, _, err := ldapserver.ParseFiletime(v[0])
+	ft, err := adsyntax.ParseFiletime(v[0])
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return t
+	return ft.Time
 }
 
 func (s *sim) events(name string) []Event {
@@ -149,7 +150,7 @@ func TestMultiDaySimulation(t *testing.T) {
 	// What the directory holds is what the device reports and what the policy says.
 	for name := range s.dns {
 		v := s.read(name)
-		ver, err := ldapserver.GUIDString([]byte(v[ldapserver.AttrCurrentPasswordVersion][0]))
+		ver, err := adsyntax.ParseGUID([]byte(v[ldapserver.AttrCurrentPasswordVersion][0]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +158,7 @@ func TestMultiDaySimulation(t *testing.T) {
 		if rep.LocalPasswordVersion != ver {
 			t.Fatalf("%s: local version %s, directory %s", name, rep.LocalPasswordVersion, ver)
 		}
-		updated, size, err := ldapserver.ParseEncryptedPasswordHeader([]byte(v[ldapserver.AttrEncryptedPassword][0]))
+		updated, size, err := adsyntax.ParseEncryptedPasswordHeader([]byte(v[ldapserver.AttrEncryptedPassword][0]))
 		if err != nil || size != 1200 {
 			t.Fatalf("%s: header: %v size %d", name, err, size)
 		}
@@ -179,7 +180,7 @@ func TestControllerForcedRotationTakesEffectAtNextCycle(t *testing.T) {
 	before := s.fleet.Rotations()
 	// The controller's write: expiration time = now.
 	err := s.store.Modify(ldapserver.Identity{Role: ldapserver.RoleController}, s.dns["WS-0001"], []ldapserver.Change{
-		{Op: ldapserver.ModReplace, Attr: ldapserver.AttrPasswordExpirationTime, Vals: []string{ldapserver.FiletimeString(s.clock.Now())}}})
+		{Op: ldapserver.ModReplace, Attr: ldapserver.AttrPasswordExpirationTime, Vals: []string{adsyntax.FormatFiletime(s.clock.Now())}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +198,7 @@ func TestImageRollbackIsDetectedAndHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, _ := s.fleet.Report("WS-0000")
-	dirVer, _ := ldapserver.GUIDString([]byte(s.read("WS-0000", ldapserver.AttrCurrentPasswordVersion)[ldapserver.AttrCurrentPasswordVersion][0]))
+	dirVer, _ := adsyntax.ParseGUID([]byte(s.read("WS-0000", ldapserver.AttrCurrentPasswordVersion)[ldapserver.AttrCurrentPasswordVersion][0]))
 	if rep.LocalPasswordVersion == dirVer {
 		t.Fatal("restore did not change the local version")
 	}
@@ -207,7 +208,7 @@ func TestImageRollbackIsDetectedAndHealed(t *testing.T) {
 		t.Fatalf("no 10015 (0x4000) event: %+v", s.events("WS-0000"))
 	}
 	rep, _ = s.fleet.Report("WS-0000")
-	dirVer2, _ := ldapserver.GUIDString([]byte(s.read("WS-0000", ldapserver.AttrCurrentPasswordVersion)[ldapserver.AttrCurrentPasswordVersion][0]))
+	dirVer2, _ := adsyntax.ParseGUID([]byte(s.read("WS-0000", ldapserver.AttrCurrentPasswordVersion)[ldapserver.AttrCurrentPasswordVersion][0]))
 	if rep.LocalPasswordVersion != dirVer2 || dirVer2 == dirVer || s.fleet.Rotations()["WS-0000"] != rotations+1 {
 		t.Fatalf("not healed: local %s directory %s (was %s)", rep.LocalPasswordVersion, dirVer2, dirVer)
 	}

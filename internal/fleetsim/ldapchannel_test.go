@@ -10,6 +10,7 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 )
 
@@ -51,7 +52,7 @@ func TestFleetOverRealLDAP(t *testing.T) {
 			t.Errorf("%s rotated %d times in 50h", name, rot[name])
 		}
 		v, _ := srv.Store().Read(ldapserver.Identity{Role: ldapserver.RoleAdmin}, dn, ldapserver.AttrEncryptedPassword, ldapserver.AttrEncryptedPasswordHistory)
-		if _, _, err := ldapserver.ParseEncryptedPasswordHeader([]byte(v[ldapserver.AttrEncryptedPassword][0])); err != nil || len(v[ldapserver.AttrEncryptedPasswordHistory]) != 2 {
+		if _, _, err := adsyntax.ParseEncryptedPasswordHeader([]byte(v[ldapserver.AttrEncryptedPassword][0])); err != nil || len(v[ldapserver.AttrEncryptedPasswordHistory]) != 2 {
 			t.Fatalf("%s: %v, history %d", name, err, len(v[ldapserver.AttrEncryptedPasswordHistory]))
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 )
 
 var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
@@ -77,12 +79,12 @@ func (f *fixture) dial(t *testing.T, role Role) *ldap.Conn {
 // rotate writes what a device writes on rotation, as the device identity.
 func (f *fixture) rotate(t *testing.T, dn string, at time.Time) {
 	t.Helper()
-	blob := append(EncryptedPasswordHeader(at, 4), 1, 2, 3, 4)
-	v, _ := GUIDBytes("6f2b1c3a-1111-4222-8333-444455556666")
+	blob := append(adsyntax.EncryptedPasswordHeader(at, 4), 1, 2, 3, 4)
+	v, _ := adsyntax.GUIDBytes("6f2b1c3a-1111-4222-8333-444455556666")
 	err := f.srv.Store().Modify(Identity{Role: RoleDevice}, dn, []Change{
 		{Op: ModReplace, Attr: AttrEncryptedPassword, Vals: []string{string(blob)}},
 		{Op: ModReplace, Attr: AttrCurrentPasswordVersion, Vals: []string{string(v)}},
-		{Op: ModReplace, Attr: AttrPasswordExpirationTime, Vals: []string{FiletimeString(at.Add(24 * time.Hour))}},
+		{Op: ModReplace, Attr: AttrPasswordExpirationTime, Vals: []string{adsyntax.FormatFiletime(at.Add(24 * time.Hour))}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +225,7 @@ func TestConfidentialAttributesNeverReachTheController(t *testing.T) {
 	if err != nil || len(res.Entries) != 1 {
 		t.Fatalf("device read: %v %v", res, err)
 	}
-	if _, _, err := ParseEncryptedPasswordHeader(res.Entries[0].GetRawAttributeValue(AttrEncryptedPassword)); err != nil {
+	if _, _, err := adsyntax.ParseEncryptedPasswordHeader(res.Entries[0].GetRawAttributeValue(AttrEncryptedPassword)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -241,7 +243,7 @@ func TestModifyAccessControl(t *testing.T) {
 		want   uint16
 		wantOK bool
 	}{
-		{"controller writes the expiration time", ctrl, AttrPasswordExpirationTime, FiletimeString(t0), 0, true},
+		{"controller writes the expiration time", ctrl, AttrPasswordExpirationTime, adsyntax.FormatFiletime(t0), 0, true},
 		{"controller writes the legacy expiration time", ctrl, AttrLegacyExpirationTime, "0", 0, true},
 		{"controller may not write the password", ctrl, AttrPassword, "x", ldap.LDAPResultInsufficientAccessRights, false},
 		{"controller may not write the encrypted password", ctrl, AttrEncryptedPassword, "x", ldap.LDAPResultInsufficientAccessRights, false},
@@ -296,7 +298,7 @@ func TestUSNChangedFilterReturnsOnlyChangedEntries(t *testing.T) {
 		f.rotate(t, dn, f.clock.Now())
 	}
 	req := ldap.NewModifyRequest(f.dns[17], nil) // the controller's own write counts too
-	req.Replace(AttrPasswordExpirationTime, []string{FiletimeString(f.clock.Now())})
+	req.Replace(AttrPasswordExpirationTime, []string{adsyntax.FormatFiletime(f.clock.Now())})
 	if err := c.Modify(req); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +336,7 @@ func TestReplicationMetadataTellsWhenThePasswordChanged(t *testing.T) {
 	for i := 16; i < len(b); i += 48 {
 		if le32(b[i:]) == want {
 			found = true
-			secs := int64(le64(b[i+8:])) - filetimeEpochOffset/10_000_000
+			secs := int64(le64(b[i+8:])) - adsyntax.FiletimeEpochOffset/10_000_000
 			if got := time.Unix(secs, 0).UTC(); !got.Equal(f.clock.Now()) {
 				t.Fatalf("originating change %v, want %v", got, f.clock.Now())
 			}
@@ -423,7 +425,7 @@ func TestPrincipalResolutionFilters(t *testing.T) {
 		}
 		var out []string
 		for _, e := range res.Entries {
-			s, err := SIDString(e.GetRawAttributeValue("objectSid"))
+			s, err := adsyntax.ParseSID(e.GetRawAttributeValue("objectSid"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -431,7 +433,7 @@ func TestPrincipalResolutionFilters(t *testing.T) {
 		}
 		return out
 	}
-	raw, _ := SIDBytes(readers)
+	raw, _ := adsyntax.SIDBytes(readers)
 	var esc strings.Builder
 	for _, b := range raw {
 		fmt.Fprintf(&esc, "\\%02x", b)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 )
 
 // Role says what an authenticated account may do.
@@ -277,7 +279,7 @@ func (s *Store) newSID() string {
 }
 
 func sidValue(sid string) string {
-	b, err := SIDBytes(sid)
+	b, err := adsyntax.SIDBytes(sid)
 	if err != nil {
 		panic(err) // only called with SIDs this package built
 	}
@@ -643,7 +645,7 @@ func (s *Store) replMetadata(e *Entry) string {
 		var rec [48]byte
 		binary.LittleEndian.PutUint32(rec[0:4], r.attid)
 		binary.LittleEndian.PutUint32(rec[4:8], r.m.version)
-		binary.LittleEndian.PutUint64(rec[8:16], uint64(r.m.changed.Unix()+filetimeEpochOffset/10_000_000))
+		binary.LittleEndian.PutUint64(rec[8:16], uint64(r.m.changed.Unix()+adsyntax.FiletimeEpochOffset/10_000_000))
 		copy(rec[16:32], s.invocationID)
 		binary.LittleEndian.PutUint64(rec[32:40], uint64(r.m.usn))
 		binary.LittleEndian.PutUint64(rec[40:48], uint64(r.m.usn))

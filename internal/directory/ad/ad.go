@@ -26,6 +26,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/go-logr/logr"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 )
 
@@ -298,7 +299,7 @@ func (d *Directory) readDCInfoLocked() (dcInfo, error) {
 		res, err := d.conn.Search(ldap.NewSearchRequest(info.dsServiceName, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 			0, 0, false, "(objectClass=*)", []string{"invocationId"}, nil))
 		if err == nil && len(res.Entries) == 1 {
-			info.invocationID, _ = ParseGUID(res.Entries[0].GetRawAttributeValue("invocationId"))
+			info.invocationID, _ = adsyntax.ParseGUID(res.Entries[0].GetRawAttributeValue("invocationId"))
 		}
 	}
 	return info, nil
@@ -514,14 +515,14 @@ func (d *Directory) parseEntry(e *ldap.Entry) directory.DeviceRecord {
 	}
 	bad := func(attr string, err error) { rec.BadData = append(rec.BadData, attr+": "+err.Error()) }
 
-	if g, err := ParseGUID(e.GetRawAttributeValue(attrObjectGUID)); err != nil {
+	if g, err := adsyntax.ParseGUID(e.GetRawAttributeValue(attrObjectGUID)); err != nil {
 		bad(attrObjectGUID, err)
 		rec.Key = "dn:" + strings.ToLower(e.DN) // still unique; the device is reported, not lost
 	} else {
 		rec.ObjectGUID, rec.Key = g, g
 	}
 	if raw := e.GetRawAttributeValue(attrObjectSID); len(raw) > 0 {
-		if s, err := ParseSID(raw); err != nil {
+		if s, err := adsyntax.ParseSID(raw); err != nil {
 			bad(attrObjectSID, err)
 		} else {
 			rec.ObjectSID = s
@@ -545,21 +546,21 @@ func (d *Directory) parseEntry(e *ldap.Entry) directory.DeviceRecord {
 		}
 	}
 	if v := e.GetAttributeValue(attrExpiration); v != "" {
-		if ft, err := ParseFiletime(v); err != nil {
+		if ft, err := adsyntax.ParseFiletime(v); err != nil {
 			bad(attrExpiration, err)
 		} else {
 			rec.PasswordExpirationTime, rec.PasswordNeverExpires = ft.Time, ft.Never
 		}
 	}
 	if raw := e.GetRawAttributeValue(attrPasswordVersion); len(raw) > 0 {
-		if g, err := ParseGUID(raw); err != nil {
+		if g, err := adsyntax.ParseGUID(raw); err != nil {
 			bad(attrPasswordVersion, err)
 		} else {
 			rec.CurrentPasswordVersion = g
 		}
 	}
 	if v := e.GetAttributeValue(attrLegacyExpiration); v != "" {
-		if ft, err := ParseFiletime(v); err != nil {
+		if ft, err := adsyntax.ParseFiletime(v); err != nil {
 			bad(attrLegacyExpiration, err)
 		} else if !ft.Never {
 			rec.LegacyExpirationTime = ft.Time
@@ -696,7 +697,7 @@ func (d *Directory) RequestRotation(ctx context.Context, device directory.Device
 	if device.Legacy {
 		attr = attrLegacyExpiration
 	}
-	value := FormatFiletime(at)
+	value := adsyntax.FormatFiletime(at)
 	err := d.withConn(ctx, "requestRotation", func(conn *ldap.Conn) error {
 		dn := device.DistinguishedName
 		if dn == "" {
@@ -718,7 +719,7 @@ func (d *Directory) RequestRotation(ctx context.Context, device directory.Device
 }
 
 func (d *Directory) findByGUIDLocked(conn *ldap.Conn, key string) (string, error) {
-	raw, err := GUIDBytes(key)
+	raw, err := adsyntax.GUIDBytes(key)
 	if err != nil {
 		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("device key: %w", err))
 	}
@@ -766,7 +767,7 @@ func (d *Directory) ResolvePrincipal(ctx context.Context, name string) (string, 
 		default:
 			return directory.NewError(directory.ErrBadData, d.cfg.Name, "resolvePrincipal", fmt.Errorf("%q matches %d objects", name, len(res.Entries)))
 		}
-		s, err := ParseSID(res.Entries[0].GetRawAttributeValue(attrObjectSID))
+		s, err := adsyntax.ParseSID(res.Entries[0].GetRawAttributeValue(attrObjectSID))
 		if err != nil {
 			return directory.NewError(directory.ErrBadData, d.cfg.Name, "resolvePrincipal", err)
 		}
@@ -783,7 +784,7 @@ func (d *Directory) principalFilterLocked(conn *ldap.Conn, name string) (string,
 	dnsDomain := dnsDomainOf(d.dc.defaultNC)
 	switch {
 	case len(name) > 4 && strings.EqualFold(name[:4], "S-1-"):
-		raw, err := SIDBytes(name)
+		raw, err := adsyntax.SIDBytes(name)
 		if err != nil {
 			return "", notFound("%v", err)
 		}

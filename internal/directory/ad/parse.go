@@ -2,180 +2,12 @@ package ad
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 )
-
-// filetimeNever is AD's "never" value for Large Integer times (0x7FFFFFFFFFFFFFFF).
-const filetimeNever = math.MaxInt64
-
-// filetimeEpochOffset is the number of 100 ns ticks between 1601-01-01 and 1970-01-01.
-const filetimeEpochOffset = 116444736000000000
-
-// Filetime is a parsed AD Large Integer time.
-type Filetime struct {
-	// Time is the instant; zero for "never". "0" parses to 1601-01-01T00:00:00Z, a time long
-	// past: administrators (and legacy LAPS tooling) write 0 to force a rotation at the next cycle.
-	Time time.Time
-	// Never is set for AD's "never" value 0x7FFFFFFFFFFFFFFF.
-	Never bool
-}
-
-// ParseFiletime parses a FILETIME written as a decimal string (100 ns ticks since 1601-01-01 UTC).
-// "9223372036854775807" means never; "0" is 1601-01-01 (see Filetime). Negative or non-decimal
-// values are errors.
-func ParseFiletime(s string) (Filetime, error) {
-	if s == "" {
-		return Filetime{}, errors.New("empty value")
-	}
-	if len(s) > 20 {
-		return Filetime{}, fmt.Errorf("not a FILETIME: %d characters", len(s))
-	}
-	for i, c := range s {
-		if (c < '0' || c > '9') && (i != 0 || c != '-') {
-			return Filetime{}, fmt.Errorf("not a decimal FILETIME: %q", s)
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return Filetime{}, fmt.Errorf("not a decimal FILETIME: %q", s)
-	}
-	switch {
-	case v < 0:
-		return Filetime{}, fmt.Errorf("negative FILETIME %d", v)
-	case v == filetimeNever:
-		return Filetime{Never: true}, nil
-	}
-	return Filetime{Time: filetimeToTime(v)}, nil
-}
-
-func filetimeToTime(ticks int64) time.Time {
-	rel := ticks - filetimeEpochOffset // may be negative (before 1970): fine for time.Unix
-	return time.Unix(rel/10_000_000, (rel%10_000_000)*100).UTC()
-}
-
-// FormatFiletime renders t as AD's decimal FILETIME string. Times before 1601 are clamped to 1601.
-func FormatFiletime(t time.Time) string {
-	return strconv.FormatInt(TimeToFiletime(t), 10)
-}
-
-// TimeToFiletime converts t to 100 ns ticks since 1601-01-01 UTC, clamped to [0, never).
-func TimeToFiletime(t time.Time) int64 {
-	sec := t.Unix()
-	const maxSec = (filetimeNever - filetimeEpochOffset) / 10_000_000
-	const minSec = -filetimeEpochOffset / 10_000_000
-	switch {
-	case sec < minSec:
-		return 0
-	case sec > maxSec:
-		return filetimeNever - 1
-	}
-	rel := sec*10_000_000 + int64(t.Nanosecond()/100) // cannot overflow: sec <= maxSec
-	if rel > filetimeNever-filetimeEpochOffset-1 {
-		return filetimeNever - 1
-	}
-	return rel + filetimeEpochOffset
-}
-
-// ParseGUID parses a 16-byte GUID in .NET byte order (Data1, Data2, Data3 little-endian, the rest
-// as stored), as AD returns objectGUID and msLAPS-CurrentPasswordVersion, and renders it as the
-// canonical lower-case string.
-func ParseGUID(b []byte) (string, error) {
-	if len(b) != 16 {
-		return "", fmt.Errorf("GUID must be 16 bytes, got %d", len(b))
-	}
-	return fmt.Sprintf("%08x-%04x-%04x-%x-%x",
-		binary.LittleEndian.Uint32(b[0:4]),
-		binary.LittleEndian.Uint16(b[4:6]),
-		binary.LittleEndian.Uint16(b[6:8]),
-		b[8:10], b[10:16]), nil
-}
-
-// GUIDBytes is the inverse of ParseGUID.
-func GUIDBytes(s string) ([]byte, error) {
-	h := strings.ReplaceAll(s, "-", "")
-	if len(h) != 32 || len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return nil, fmt.Errorf("not a GUID: %q", s)
-	}
-	raw := make([]byte, 16)
-	for i := range 16 {
-		v, err := strconv.ParseUint(h[2*i:2*i+2], 16, 8)
-		if err != nil {
-			return nil, fmt.Errorf("not a GUID: %q", s)
-		}
-		raw[i] = byte(v)
-	}
-	out := make([]byte, 16)
-	binary.LittleEndian.PutUint32(out[0:4], binary.BigEndian.Uint32(raw[0:4]))
-	binary.LittleEndian.PutUint16(out[4:6], binary.BigEndian.Uint16(raw[4:6]))
-	binary.LittleEndian.PutUint16(out[6:8], binary.BigEndian.Uint16(raw[6:8]))
-	copy(out[8:], raw[8:])
-	return out, nil
-}
-
-// ParseSID parses a binary objectSid (revision 1, sub-authority count, 48-bit big-endian
-// identifier authority, little-endian 32-bit sub-authorities) into its S-1-... form.
-func ParseSID(b []byte) (string, error) {
-	if len(b) < 8 {
-		return "", fmt.Errorf("SID too short: %d bytes", len(b))
-	}
-	if b[0] != 1 {
-		return "", fmt.Errorf("unsupported SID revision %d", b[0])
-	}
-	n := int(b[1])
-	if n > 15 {
-		return "", fmt.Errorf("SID has %d sub-authorities (max 15)", n)
-	}
-	if len(b) != 8+4*n {
-		return "", fmt.Errorf("SID length %d does not match %d sub-authorities", len(b), n)
-	}
-	var auth uint64
-	for _, c := range b[2:8] {
-		auth = auth<<8 | uint64(c)
-	}
-	var sb strings.Builder
-	sb.WriteString("S-1-")
-	sb.WriteString(strconv.FormatUint(auth, 10))
-	for i := range n {
-		sb.WriteByte('-')
-		sb.WriteString(strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b[8+4*i:])), 10))
-	}
-	return sb.String(), nil
-}
-
-// SIDBytes is the inverse of ParseSID: it encodes "S-1-5-21-..." as binary.
-func SIDBytes(s string) ([]byte, error) {
-	parts := strings.Split(s, "-")
-	if len(parts) < 3 || !strings.EqualFold(parts[0], "S") || parts[1] != "1" {
-		return nil, fmt.Errorf("not a SID: %q", s)
-	}
-	auth, err := strconv.ParseUint(parts[2], 10, 48)
-	if err != nil {
-		return nil, fmt.Errorf("not a SID: %q", s)
-	}
-	subs := parts[3:]
-	if len(subs) > 15 {
-		return nil, fmt.Errorf("not a SID (too many sub-authorities): %q", s)
-	}
-	out := make([]byte, 8+4*len(subs))
-	out[0], out[1] = 1, byte(len(subs))
-	for i := 7; i >= 2; i-- {
-		out[i] = byte(auth)
-		auth >>= 8
-	}
-	for i, p := range subs {
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("not a SID: %q", s)
-		}
-		binary.LittleEndian.PutUint32(out[8+4*i:], uint32(v))
-	}
-	return out, nil
-}
 
 // attrMetadata is one entry of replPropertyMetaData.
 type attrMetadata struct {
@@ -207,7 +39,7 @@ func parseReplPropertyMetaData(b []byte) ([]attrMetadata, error) {
 		secs := binary.LittleEndian.Uint64(e[8:16])
 		var t time.Time
 		if secs > 0 && secs < math.MaxInt64/2 {
-			t = time.Unix(int64(secs)-filetimeEpochOffset/10_000_000, 0).UTC()
+			t = time.Unix(int64(secs)-adsyntax.FiletimeEpochOffset/10_000_000, 0).UTC()
 		}
 		out = append(out, attrMetadata{
 			AttID:   binary.LittleEndian.Uint32(e[0:4]),

@@ -18,6 +18,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 )
 
@@ -212,8 +213,8 @@ func TestSnapshot_incrementalReadsOnlyChangedEntries(t *testing.T) {
 	}
 	// Two changes an administrator or a device would make.
 	newExpiry := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
-	modify(t, fleetDN(10), attrExpiration, []byte(FormatFiletime(newExpiry)))
-	ver, _ := GUIDBytes("0b7a7e55-1111-2222-3333-444455556666")
+	modify(t, fleetDN(10), attrExpiration, []byte(adsyntax.FormatFiletime(newExpiry)))
+	ver, _ := adsyntax.GUIDBytes("0b7a7e55-1111-2222-3333-444455556666")
 	modify(t, fleetDN(21), attrPasswordVersion, ver)
 
 	second, err := d.Snapshot(context.Background())
@@ -422,7 +423,7 @@ func TestRequestRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := ParseFiletime(readAttr(t, fleetDN(11), attrExpiration))
+	got, err := adsyntax.ParseFiletime(readAttr(t, fleetDN(11), attrExpiration))
 	if err != nil || !got.Time.Equal(at) {
 		t.Fatalf("read back %v (%v), want %v", got.Time, err, at)
 	}
@@ -436,7 +437,7 @@ func TestRequestRotation(t *testing.T) {
 	if err := d.RequestRotation(ctx, directory.DeviceRef{Key: legacy.Key, Legacy: true}, at); err != nil {
 		t.Fatal(err)
 	}
-	got, err = ParseFiletime(readAttr(t, fleetDN(17), attrLegacyExpiration))
+	got, err = adsyntax.ParseFiletime(readAttr(t, fleetDN(17), attrLegacyExpiration))
 	if err != nil || !got.Time.Equal(at) {
 		t.Fatalf("legacy read back %v (%v), want %v", got.Time, err, at)
 	}
@@ -672,9 +673,9 @@ func TestSnapshot_updateTimeFollowsADeviceRotation(t *testing.T) {
 	req := ldap.NewModifyRequest(fleetDN(i), nil)
 	req.Replace("msLAPS-EncryptedPassword", []string{string(blob)})
 	req.Delete("msLAPS-Password", nil)
-	ver, _ := GUIDBytes("11111111-2222-3333-4444-555555555555")
+	ver, _ := adsyntax.GUIDBytes("11111111-2222-3333-4444-555555555555")
 	req.Replace(attrPasswordVersion, []string{string(ver)})
-	req.Replace(attrExpiration, []string{FormatFiletime(before.Add(30 * 24 * time.Hour))})
+	req.Replace(attrExpiration, []string{adsyntax.FormatFiletime(before.Add(30 * 24 * time.Hour))})
 	if err := admin(t).Modify(req); err != nil {
 		t.Fatal(err)
 	}
