@@ -44,6 +44,8 @@ type RotationRequestReconciler struct {
 	Recorder    events.EventRecorder
 	// APIReader reads past the cache (mgr.GetAPIReader()); nil uses Client.
 	APIReader client.Reader
+	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
+	RequeueScale func(time.Duration) time.Duration
 
 	mu      sync.Mutex
 	budgets map[string]*rateBudget
@@ -531,7 +533,7 @@ func (r *RotationRequestReconciler) SetupWithManager(mgr ctrl.Manager, opts ...f
 	for _, o := range opts {
 		o(b)
 	}
-	return b.Complete(r)
+	return b.Complete(ScaleRequeue(r, r.RequeueScale))
 }
 
 func (r *RotationRequestReconciler) requestsOfDevice(ctx context.Context, o client.Object) []reconcile.Request {
