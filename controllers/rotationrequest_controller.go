@@ -82,7 +82,14 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 	}
 	now := r.Clock.Now()
 	s := &rotationScope{req: &rr, now: now, devices: map[string]*lapsv1.ManagedDevice{}}
-	s.deadline = rr.CreationTimestamp.Add(DefaultRotationDeadline)
+	// The default deadline runs from status.startTime on the controller's clock (the first
+	// visit: now), not from the apiserver's creationTimestamp, so both ends of the interval
+	// are read from one clock (the demo's simulated clock runs ahead of the apiserver's).
+	start := now
+	if rr.Status.StartTime != nil {
+		start = rr.Status.StartTime.Time
+	}
+	s.deadline = start.Add(DefaultRotationDeadline)
 	if rr.Spec.Deadline != nil {
 		s.deadline = rr.Spec.Deadline.Time
 	}
