@@ -31,6 +31,7 @@ const (
 	ReasonVersionMismatch        = "VersionMismatch"
 	ReasonVersionsMatch          = "VersionsMatch"
 	ReasonNoAgentReport          = "NoAgentReport"
+	ReasonReportOutOfStep        = "ReportOutOfStep"
 	ReasonNoDirectoryVersion     = "NoDirectoryVersion"
 	ReasonNotApplicable          = "NotApplicable"
 	ReasonReporting              = "Reporting"
@@ -264,11 +265,32 @@ func setRollbackDetectedCondition(s *deviceScope) {
 		s.set(t, metav1.ConditionUnknown, ReasonNoDirectoryVersion, "the directory shows no msLAPS-CurrentPasswordVersion")
 	case strings.EqualFold(agent.LocalPasswordVersion, s.record.CurrentPasswordVersion):
 		s.set(t, metav1.ConditionFalse, ReasonVersionsMatch, "the device's LastPasswordVersion matches msLAPS-CurrentPasswordVersion")
+	case reportOutOfStep(s, agent) != "":
+		// A normal rotation changes both sides, and the report and the snapshot arrive at
+		// different times: keep the last judgement until they describe the same password.
+		s.keepOrUnknown(t, ReasonReportOutOfStep, reportOutOfStep(s, agent))
 	default:
 		s.set(t, metav1.ConditionTrue, ReasonVersionMismatch, fmt.Sprintf(
 			"the device's LastPasswordVersion %s differs from msLAPS-CurrentPasswordVersion %s: the image was rolled back; Windows rotates at its next cycle (event 10015)",
 			agent.LocalPasswordVersion, s.record.CurrentPasswordVersion))
 	}
+}
+
+// reportOutOfStep says why a version mismatch cannot be judged yet ("" when it can): the
+// device's local state is newer than the snapshot (its local expiry is later than the
+// directory's: the snapshot predates the device's rotation), or the directory's password is
+// newer than the report (the agent has not reported since the device rotated). An image
+// rollback is an older local state reported after the directory's password was written.
+func reportOutOfStep(s *deviceScope, agent *lapsv1.AgentStatus) string {
+	if exp := s.expiry(); agent.LocalExpirationTime != nil && !exp.IsZero() && agent.LocalExpirationTime.After(exp) {
+		return fmt.Sprintf("the device's local expiry %s is later than the directory's %s: waiting for the next snapshot",
+			rfc3339(agent.LocalExpirationTime.Time), rfc3339(exp))
+	}
+	if upd := s.device.Status.PasswordUpdateTime; agent.LastReportTime != nil && upd != nil && agent.LastReportTime.Before(upd) {
+		return fmt.Sprintf("the last agent report (%s) predates the directory's password (%s): waiting for the next report",
+			rfc3339(agent.LastReportTime.Time), rfc3339(upd.Time))
+	}
+	return ""
 }
 
 func setPolicyCompatibleCondition(s *deviceScope) {

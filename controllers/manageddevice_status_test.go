@@ -105,6 +105,8 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 		agent      *lapsv1.AgentStatus
 		entra      bool
 		dirVersion string
+		dirExpiry  time.Time
+		dirUpdated time.Time
 		want       metav1.ConditionStatus
 		reason     string
 	}{
@@ -113,6 +115,13 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 		"should be Unknown without an agent report":      {dirVersion: "B", want: metav1.ConditionUnknown, reason: ReasonNoAgentReport},
 		"should be Unknown without a directory version":  {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A"}, want: metav1.ConditionUnknown, reason: ReasonNoDirectoryVersion},
 		"should be False (not applicable) for Entra ID":  {entra: true, want: metav1.ConditionFalse, reason: ReasonNotApplicable},
+		"should wait when the device rotated after the snapshot": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LocalExpirationTime: &metav1.Time{Time: t0.Add(48 * time.Hour)}},
+			dirVersion: "B", dirExpiry: t0.Add(time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
+		"should wait when the agent has not reported since the directory changed": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LastReportTime: &metav1.Time{Time: t0.Add(-2 * time.Hour)}},
+			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
+		"should be True for an older local state reported after the directory's write": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A",
+			LastReportTime: &metav1.Time{Time: t0}, LocalExpirationTime: &metav1.Time{Time: t0.Add(-time.Hour)}},
+			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), dirExpiry: t0.Add(23 * time.Hour), want: metav1.ConditionTrue, reason: ReasonVersionMismatch},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -122,7 +131,8 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 				d.Spec.Identity = lapsv1.DeviceIdentity{EntraID: &lapsv1.EntraIDIdentity{DeviceID: guidOf(1)}}
 			}
 			s := &deviceScope{device: d, now: t0, state: dirsync.State{Snapshot: &directory.Snapshot{}}, haveState: true,
-				record: directory.DeviceRecord{CurrentPasswordVersion: tc.dirVersion}, haveRecord: true}
+				record: directory.DeviceRecord{CurrentPasswordVersion: tc.dirVersion, PasswordExpirationTime: tc.dirExpiry}, haveRecord: true}
+			d.Status.PasswordUpdateTime = mtime(tc.dirUpdated)
 			setRollbackDetectedCondition(s)
 			c := conditions.Get(d.Status.Conditions, lapsv1.ConditionRollbackDetected)
 			if c.Status != tc.want || c.Reason != tc.reason {
