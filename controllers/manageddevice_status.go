@@ -26,6 +26,7 @@ const (
 	ReasonNeverBackedUp          = "NeverBackedUp"
 	ReasonNeverExpires           = "NeverExpires"
 	ReasonExpired                = "Expired"
+	ReasonRotationFailing        = "RotationFailing"
 	ReasonExpirationProtection   = "ExpirationProtectionBreach"
 	ReasonNotExpired             = "NotExpired"
 	ReasonVersionMismatch        = "VersionMismatch"
@@ -216,6 +217,14 @@ func setPasswordCurrentCondition(s *deviceScope) {
 		if len(s.active) > 0 {
 			msg += "; rotation requested by RotationRequest " + strings.Join(s.active, ", ")
 		}
+		if e := failureSince(s.device.Status.Agent, exp); e != nil {
+			msg = fmt.Sprintf("password expired at %s and the device's rotation fails: it reported event %d at %s", rfc3339(exp), e.ID, rfc3339(e.Time.Time))
+			if e.Message != "" {
+				msg += " (" + e.Message + ")"
+			}
+			s.set(t, metav1.ConditionFalse, ReasonRotationFailing, msg)
+			return
+		}
 		s.set(t, metav1.ConditionFalse, ReasonExpired, msg)
 		return
 	}
@@ -227,6 +236,27 @@ func setPasswordCurrentCondition(s *deviceScope) {
 	}
 	s.next = append(s.next, exp)
 	s.set(t, metav1.ConditionTrue, ReasonNotExpired, fmt.Sprintf("password expires at %s", rfc3339(exp)))
+}
+
+// RotationFailureEvents are the Windows LAPS event IDs of a failed rotation (seed 001): the
+// cycle failed (10005), no domain controller answered (10011), the directory refused the write
+// (10017), the local password policy cannot be met (10027), Entra ID refused the update
+// (10028), the post-authentication reset failed (10043).
+var RotationFailureEvents = map[int32]bool{10005: true, 10011: true, 10017: true, 10027: true, 10028: true, 10043: true}
+
+// failureSince is the newest rotation failure the agent reported at or after t (nil: none).
+func failureSince(a *lapsv1.AgentStatus, t time.Time) *lapsv1.AgentEvent {
+	if a == nil {
+		return nil
+	}
+	var newest *lapsv1.AgentEvent
+	for i := range a.RecentEvents {
+		e := &a.RecentEvents[i]
+		if RotationFailureEvents[e.ID] && !e.Time.Time.Before(t) && (newest == nil || e.Time.After(newest.Time.Time)) {
+			newest = e
+		}
+	}
+	return newest
 }
 
 func directoryErrorKind(err error) string {

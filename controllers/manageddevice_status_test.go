@@ -42,6 +42,18 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
 			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle; rotation requested by RotationRequest rot1",
 		},
+		"should name the device's failure event once expired": {
+			scope: func(s *deviceScope) {
+				s.now = updated.Add(30*24*time.Hour + 2*time.Hour)
+				s.device.Status.Agent = &lapsv1.AgentStatus{RecentEvents: []lapsv1.AgentEvent{
+					{ID: 10027, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cannot meet the local policy"},
+					{ID: 10027, Time: metav1.NewTime(updated.Add(-time.Hour))}, // before the expiry: not this rotation
+					{ID: 10004, Time: metav1.NewTime(updated.Add(30*24*time.Hour + 90*time.Minute))},
+				}}
+			},
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonRotationFailing,
+			wantMessage: "password expired at 2026-12-10T10:00:00Z and the device's rotation fails: it reported event 10027 at 2026-12-10T11:00:00Z (cannot meet the local policy)",
+		},
 		"should flag an expiry later than update time plus age when protection is on": {
 			scope:      func(s *deviceScope) { s.record.PasswordExpirationTime = updated.Add(60 * 24 * time.Hour) },
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpirationProtection,
