@@ -67,6 +67,8 @@ type world struct {
 	caFile   string
 	connFile string // --directories file for the manager
 	closers  []func()
+	// onIncident runs after a scripted incident changed a device (the agent reports at once).
+	onIncident func(device string)
 }
 
 // Device channels: how the simulated devices reach the directory.
@@ -168,6 +170,8 @@ func (w *world) writeConnection(workDir string) error {
 	}
 	doc := map[string]any{"directories": []map[string]any{{
 		"name": demoDirectoryName, "type": "activeDirectory", "credentialsDir": workDir, "settings": json.RawMessage(settings),
+		// Discovery creates one ManagedDevice per computer object, labelled with its OU.
+		"discovery": map[string]any{"enabled": true, "namespace": demoNamespace, "searchBase": w.dir.Store().DomainDN()},
 	}}}
 	data, err := yaml.Marshal(doc)
 	if err != nil {
@@ -199,14 +203,28 @@ func (w *world) injectFaults() {
 	}
 	if len(ws) > 0 {
 		at(30, func() {
-			if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
-				fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+			// Restore the image just after the device's cycle, so the rollback stays visible
+			// for most of an hour (until its next cycle rotates) rather than a random part of it.
+			wait := 3 * time.Minute
+			if next, err := w.fleet.NextCycle(ws[0]); err == nil && next.After(w.clock.Now()) {
+				wait += next.Sub(w.clock.Now())
 			}
+			w.clock.AfterFunc(wait, func() {
+				if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
+					fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+					if w.onIncident != nil {
+						w.onIncident(ws[0])
+					}
+				}
+			})
 		})
 	}
 	if len(ws) > 1 {
 		at(40, func() {
 			_ = w.fleet.SetLocalPolicyConflict(ws[1], true)
+			if w.onIncident != nil {
+				w.onIncident(ws[1])
+			}
 			fmt.Printf(">> [sim %s] local password policy on %s now conflicts with LAPS (10027 at its next rotation)\n", w.simNow(), ws[1])
 			// Lift the conflict three hours after the password expires, so at least one rotation fails.
 			lift := 3 * time.Hour
@@ -313,9 +331,20 @@ type summary struct {
 		PostAuthResets    int64            `json:"postAuthResets"`
 		Failures          map[string]int64 `json:"failuresByEvent"`
 		DeviceHoursPerSec float64          `json:"simulatedDeviceHoursPerSecond"`
+		// RotationsPerDevice as the fleet counted them (the first backup included).
+		RotationsPerDevice minMax `json:"rotationsPerDevice"`
 	} `json:"fleet"`
-	Converged bool     `json:"converged"`
-	Problems  []string `json:"problems,omitempty"`
+	// Set with a control plane: the directory view's current count (passwordCurrent is then
+	// the cluster's), the phase of every RotationRequest, the agents' status writes (not the
+	// manager's), and the closing step of a headless run.
+	DirectoryCurrent        int      `json:"directoryCurrent,omitempty"`
+	RequestPhases           []string `json:"rotationRequestPhases,omitempty"`
+	AgentWrites             int64    `json:"agentStatusWrites,omitempty"`
+	ExpiredBeforeFinalCycle *int     `json:"expiredBeforeFinalCycle,omitempty"`
+	FinalCycleRotations     int64    `json:"finalCycleRotations,omitempty"`
+	SettleSeconds           float64  `json:"settleSeconds,omitempty"`
+	Converged               bool     `json:"converged"`
+	Problems                []string `json:"problems,omitempty"`
 }
 
 func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) (*summary, error) {
@@ -338,6 +367,7 @@ func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) 
 		}
 		first = false
 	}
+	s.Fleet.RotationsPerDevice = s.RotationsPerDevice
 	fs := w.fleet.Stats()
 	s.Fleet.Cycles, s.Fleet.Rotations, s.Fleet.RollbacksDetected, s.Fleet.PostAuthResets = fs.Cycles, fs.Rotations, fs.RollbacksDetected, fs.PostAuthResets
 	s.Fleet.Failures = map[string]int64{}
