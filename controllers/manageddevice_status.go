@@ -252,7 +252,11 @@ func failureSince(a *lapsv1.AgentStatus, t time.Time) *lapsv1.AgentEvent {
 	var newest *lapsv1.AgentEvent
 	for i := range a.RecentEvents {
 		e := &a.RecentEvents[i]
-		if RotationFailureEvents[e.ID] && !e.Time.Time.Before(t) && (newest == nil || e.Time.After(newest.Time.Time)) {
+		if !RotationFailureEvents[e.ID] || e.Time.Time.Before(t) {
+			continue
+		}
+		// The newest failure; at the same time, the specific event over the generic 10005.
+		if newest == nil || e.Time.After(newest.Time.Time) || (e.Time.Equal(&newest.Time) && newest.ID == 10005 && e.ID != 10005) {
 			newest = e
 		}
 	}

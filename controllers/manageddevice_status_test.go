@@ -46,6 +46,7 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			scope: func(s *deviceScope) {
 				s.now = updated.Add(30*24*time.Hour + 2*time.Hour)
 				s.device.Status.Agent = &lapsv1.AgentStatus{RecentEvents: []lapsv1.AgentEvent{
+					{ID: 10005, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cycle failed"},
 					{ID: 10027, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cannot meet the local policy"},
 					{ID: 10027, Time: metav1.NewTime(updated.Add(-time.Hour))}, // before the expiry: not this rotation
 					{ID: 10004, Time: metav1.NewTime(updated.Add(30*24*time.Hour + 90*time.Minute))},
