@@ -184,6 +184,7 @@ func (cp *controlPlane) summarize(ctx context.Context, s *summary, settled *sett
 		}
 		first = false
 	}
+	s.RotationsAfterFirstBackup = &minMax{Min: max(s.RotationsPerDevice.Min-1, 0), Max: max(s.RotationsPerDevice.Max-1, 0)}
 	if settled != nil {
 		s.ExpiredBeforeFinalCycle = &settled.ExpiredBeforeFinalCycle
 		s.FinalCycleRotations = settled.FinalCycleRotations

@@ -29,8 +29,10 @@ type tier struct {
 	Policy fleetsim.Policy
 }
 
-// demoTiers is one AD policy per tier. Workstations and executives run passwordAgeDays 1 so
-// rotations are visible within hours; servers 2 days; domain controllers back up DSRM.
+// demoTiers is one AD policy per tier. Every tier runs passwordAgeDays 1, so each device
+// rotates at least twice after its first backup in 72 simulated hours (the acceptance run);
+// the tiers differ in length, history size and post-authentication reset; domain controllers
+// back up DSRM.
 func demoTiers() []tier {
 	ws := fleetsim.DefaultPolicy()
 	ws.PasswordAgeDays = 1
@@ -38,7 +40,7 @@ func demoTiers() []tier {
 	ws.ADEncryptedPasswordHistorySize = 6
 	ws.PostAuthenticationResetDelay = 8
 	srv := fleetsim.DefaultPolicy()
-	srv.PasswordAgeDays = 2
+	srv.PasswordAgeDays = 1
 	srv.ADEncryptedPasswordHistorySize = 2
 	exec := ws
 	exec.ADEncryptedPasswordHistorySize = 12
@@ -78,6 +80,12 @@ const (
 )
 
 func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
+	return startWorldWith(ctx, n, seed, clk, workDir, channel, 0)
+}
+
+// startWorldWith is startWorld with the size of the devices' opaque password blobs (0: the
+// simulator's default).
+func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string, blobSize int) (*world, error) {
 	dir, err := ldapserver.Start(ctx, ldapserver.Config{StoreConfig: ldapserver.StoreConfig{Clock: clk, Seed: seed}})
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded directory: %w", err)
@@ -100,7 +108,7 @@ func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, w
 	default:
 		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
 	}
-	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed}, devDir,
+	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: blobSize}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
 	w.closers = closers
 	tiers := demoTiers()
@@ -308,13 +316,15 @@ type requestCounts struct {
 // summary is the --summary document. Fields the controllers own (ready, rotationRequests,
 // apiserverWrites) stay null until the manager is wired to the embedded directory.
 type summary struct {
-	Devices            int            `json:"devices"`
-	Ready              *int           `json:"ready"`
-	PasswordCurrent    int            `json:"passwordCurrent"`
-	BackedUp           int            `json:"backedUp"`
-	RotationsPerDevice minMax         `json:"rotationsPerDevice"`
-	RotationRequests   *requestCounts `json:"rotationRequests"`
-	APIServerWrites    *int64         `json:"apiserverWrites"`
+	Devices            int    `json:"devices"`
+	Ready              *int   `json:"ready"`
+	PasswordCurrent    int    `json:"passwordCurrent"`
+	BackedUp           int    `json:"backedUp"`
+	RotationsPerDevice minMax `json:"rotationsPerDevice"`
+	// RotationsAfterFirstBackup excludes the first backup (set with a control plane).
+	RotationsAfterFirstBackup *minMax        `json:"rotationsAfterFirstBackup,omitempty"`
+	RotationRequests          *requestCounts `json:"rotationRequests"`
+	APIServerWrites           *int64         `json:"apiserverWrites"`
 	// LDAPRoundTrips counts the searches (pages) and modifies of connections bound as the
 	// controller; DeviceLDAPRoundTrips those of the simulated devices (0 on the in-process
 	// channel).
