@@ -53,7 +53,10 @@ type manager struct {
 	// writes counts the manager client's Create/Update/Patch/Delete calls, status included
 	// (events go through the event recorder's own client and are not counted).
 	writes atomic.Int64
-	done   chan error
+	// writesBy counts the same writes by "verb kind[/subresource]".
+	writesMu sync.Mutex
+	writesBy map[string]int64
+	done     chan error
 
 	mu       sync.Mutex
 	versions map[string]map[string]bool // device -> msLAPS-CurrentPasswordVersion values seen in status
@@ -86,9 +89,21 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 	if err != nil {
 		return nil, fmt.Errorf("opening the directory connection: %w", err)
 	}
-	m := &manager{done: make(chan error, 1), versions: map[string]map[string]bool{},
+	m := &manager{done: make(chan error, 1), versions: map[string]map[string]bool{}, writesBy: map[string]int64{},
 		rollbackSeen: map[string]bool{}, failingSeen: map[string]string{}}
-	count := func() { m.writes.Add(1) }
+	count := func(verb string, obj client.Object, sub string) {
+		m.writes.Add(1)
+		kind := fmt.Sprintf("%T", obj)
+		if i := strings.LastIndex(kind, "."); i >= 0 {
+			kind = kind[i+1:]
+		}
+		if sub != "" {
+			kind += "/" + sub
+		}
+		m.writesMu.Lock()
+		m.writesBy[verb+" "+kind]++
+		m.writesMu.Unlock()
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -163,38 +178,48 @@ func (m *manager) rotationsSeen() map[string]int {
 	return out
 }
 
-func countingClient(c client.WithWatch, count func()) client.Client {
+func (m *manager) writeCounts() map[string]int64 {
+	m.writesMu.Lock()
+	defer m.writesMu.Unlock()
+	out := make(map[string]int64, len(m.writesBy))
+	for k, v := range m.writesBy {
+		out[k] = v
+	}
+	return out
+}
+
+func countingClient(c client.WithWatch, count func(verb string, obj client.Object, sub string)) client.Client {
 	return interceptor.NewClient(c, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			count()
+			count("create", obj, "")
 			return c.Create(ctx, obj, opts...)
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
-			count()
+			count("update", obj, "")
 			return c.Update(ctx, obj, opts...)
 		},
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-			count()
+			count("patch", obj, "")
 			return c.Patch(ctx, obj, patch, opts...)
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
-			count()
+			count("delete", obj, "")
 			return c.Delete(ctx, obj, opts...)
 		},
 		DeleteAllOf: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteAllOfOption) error {
-			count()
+			count("deletecollection", obj, "")
 			return c.DeleteAllOf(ctx, obj, opts...)
 		},
 		SubResourceCreate: func(ctx context.Context, c client.Client, sub string, obj, subObj client.Object, opts ...client.SubResourceCreateOption) error {
-			count()
+			count("create", obj, sub)
 			return c.SubResource(sub).Create(ctx, obj, subObj, opts...)
 		},
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-			count()
+			count("update", obj, sub)
 			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			count()
+			count("patch", obj, sub)
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
 	})

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -48,12 +49,24 @@ func main() {
 		summary  = flag.String("summary", "", "Write the run's summary JSON to this file.")
 		channel  = flag.String("device-channel", channelInProcess, "How simulated devices reach the directory: inprocess (fast) or ldap (LDAPS as the device writer).")
 		interval = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
+		bench    = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table (needs --assets).")
+		benchOne = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
 	)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
 		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval}
-	if err := run(opts); err != nil {
+	var err error
+	switch {
+	case *benchOne > 0:
+		ctrl.SetLogger(logr.Discard())
+		err = benchOneRun(opts, *benchOne)
+	case *bench != "":
+		err = runBenchFlag(opts, *bench)
+	default:
+		err = run(opts)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
