@@ -49,10 +49,14 @@ test: verify ## Run every test: unit, envtest (real kube-apiserver), Samba AD DC
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
 
+# Fleet sizes of the whole-system benchmark (cmd/demo --bench); 100000 takes long (see README).
+BENCH_SIZES ?= 1000,10000
+
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures.
+bench: ## Run the benchmarks and print their figures (Go benchmarks, then the whole system at BENCH_SIZES devices).
 	@assets=$$(hack/envtest-assets.sh | tail -1); \
-	KUBEBUILDER_ASSETS=$$assets go test -run '^$$' -bench . -benchmem -benchtime=3x ./...
+	KUBEBUILDER_ASSETS=$$assets go test -run '^$$' -bench . -benchmem -benchtime=3x ./...; \
+	go run ./cmd/demo --assets "$$assets" --bench $(BENCH_SIZES)
 
 ##@ Build
 

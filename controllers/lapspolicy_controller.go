@@ -49,6 +49,8 @@ type LapsPolicyReconciler struct {
 	Clock       Clock
 	Directories *directoryconfig.Set
 	Recorder    events.EventRecorder
+	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
+	RequeueScale func(time.Duration) time.Duration
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch;update;patch
@@ -336,7 +338,7 @@ func (r *LapsPolicyReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*
 	for _, o := range opts {
 		o(b)
 	}
-	return b.Complete(r)
+	return b.Complete(ScaleRequeue(r, r.RequeueScale))
 }
 
 // devicePolicyHandler enqueues the old and the new effective policy of a device whose counted

@@ -46,6 +46,8 @@ type ManagedDeviceReconciler struct {
 	HeartbeatInterval time.Duration
 	// DeviceEvents is the sync runnables' channel (nil: no channel source).
 	DeviceEvents <-chan dirsync.DeviceEvent
+	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
+	RequeueScale func(time.Duration) time.Duration
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices,verbs=get;list;watch;create
@@ -306,7 +308,7 @@ func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...fun
 	for _, o := range opts {
 		o(b)
 	}
-	return b.Complete(r)
+	return b.Complete(ScaleRequeue(r, r.RequeueScale))
 }
 
 // agentChanged passes updates of status.agent (written by the report API, never by this

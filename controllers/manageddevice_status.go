@@ -26,11 +26,13 @@ const (
 	ReasonNeverBackedUp          = "NeverBackedUp"
 	ReasonNeverExpires           = "NeverExpires"
 	ReasonExpired                = "Expired"
+	ReasonRotationFailing        = "RotationFailing"
 	ReasonExpirationProtection   = "ExpirationProtectionBreach"
 	ReasonNotExpired             = "NotExpired"
 	ReasonVersionMismatch        = "VersionMismatch"
 	ReasonVersionsMatch          = "VersionsMatch"
 	ReasonNoAgentReport          = "NoAgentReport"
+	ReasonReportOutOfStep        = "ReportOutOfStep"
 	ReasonNoDirectoryVersion     = "NoDirectoryVersion"
 	ReasonNotApplicable          = "NotApplicable"
 	ReasonReporting              = "Reporting"
@@ -216,6 +218,14 @@ func setPasswordCurrentCondition(s *deviceScope) {
 		if len(s.active) > 0 {
 			msg += "; rotation requested by RotationRequest " + strings.Join(s.active, ", ")
 		}
+		if e := failureSince(s.device.Status.Agent, exp); e != nil {
+			msg = fmt.Sprintf("password expired at %s and the device's rotation fails: it reported event %d at %s", rfc3339(exp), e.ID, rfc3339(e.Time.Time))
+			if e.Message != "" {
+				msg += " (" + e.Message + ")"
+			}
+			s.set(t, metav1.ConditionFalse, ReasonRotationFailing, msg)
+			return
+		}
 		s.set(t, metav1.ConditionFalse, ReasonExpired, msg)
 		return
 	}
@@ -227,6 +237,31 @@ func setPasswordCurrentCondition(s *deviceScope) {
 	}
 	s.next = append(s.next, exp)
 	s.set(t, metav1.ConditionTrue, ReasonNotExpired, fmt.Sprintf("password expires at %s", rfc3339(exp)))
+}
+
+// RotationFailureEvents are the Windows LAPS event IDs of a failed rotation (seed 001): the
+// cycle failed (10005), no domain controller answered (10011), the directory refused the write
+// (10017), the local password policy cannot be met (10027), Entra ID refused the update
+// (10028), the post-authentication reset failed (10043).
+var RotationFailureEvents = map[int32]bool{10005: true, 10011: true, 10017: true, 10027: true, 10028: true, 10043: true}
+
+// failureSince is the newest rotation failure the agent reported at or after t (nil: none).
+func failureSince(a *lapsv1.AgentStatus, t time.Time) *lapsv1.AgentEvent {
+	if a == nil {
+		return nil
+	}
+	var newest *lapsv1.AgentEvent
+	for i := range a.RecentEvents {
+		e := &a.RecentEvents[i]
+		if !RotationFailureEvents[e.ID] || e.Time.Time.Before(t) {
+			continue
+		}
+		// The newest failure; at the same time, the specific event over the generic 10005.
+		if newest == nil || e.Time.After(newest.Time.Time) || (e.Time.Equal(&newest.Time) && newest.ID == 10005 && e.ID != 10005) {
+			newest = e
+		}
+	}
+	return newest
 }
 
 func directoryErrorKind(err error) string {
@@ -265,11 +300,32 @@ func setRollbackDetectedCondition(s *deviceScope) {
 		s.set(t, metav1.ConditionUnknown, ReasonNoDirectoryVersion, "the directory shows no msLAPS-CurrentPasswordVersion")
 	case strings.EqualFold(agent.LocalPasswordVersion, s.record.CurrentPasswordVersion):
 		s.set(t, metav1.ConditionFalse, ReasonVersionsMatch, "the device's LastPasswordVersion matches msLAPS-CurrentPasswordVersion")
+	case reportOutOfStep(s, agent) != "":
+		// A normal rotation changes both sides, and the report and the snapshot arrive at
+		// different times: keep the last judgement until they describe the same password.
+		s.keepOrUnknown(t, ReasonReportOutOfStep, reportOutOfStep(s, agent))
 	default:
 		s.set(t, metav1.ConditionTrue, ReasonVersionMismatch, fmt.Sprintf(
 			"the device's LastPasswordVersion %s differs from msLAPS-CurrentPasswordVersion %s: the image was rolled back; Windows rotates at its next cycle (event 10015)",
 			agent.LocalPasswordVersion, s.record.CurrentPasswordVersion))
 	}
+}
+
+// reportOutOfStep says why a version mismatch cannot be judged yet ("" when it can): the
+// device's local state is newer than the snapshot (its local expiry is later than the
+// directory's: the snapshot predates the device's rotation), or the directory's password is
+// newer than the report (the agent has not reported since the device rotated). An image
+// rollback is an older local state reported after the directory's password was written.
+func reportOutOfStep(s *deviceScope, agent *lapsv1.AgentStatus) string {
+	if exp := s.expiry(); agent.LocalExpirationTime != nil && !exp.IsZero() && agent.LocalExpirationTime.After(exp) {
+		return fmt.Sprintf("the device's local expiry %s is later than the directory's %s: waiting for the next snapshot",
+			rfc3339(agent.LocalExpirationTime.Time), rfc3339(exp))
+	}
+	if upd := s.device.Status.PasswordUpdateTime; agent.LastReportTime != nil && upd != nil && agent.LastReportTime.Before(upd) {
+		return fmt.Sprintf("the last agent report (%s) predates the directory's password (%s): waiting for the next report",
+			rfc3339(agent.LastReportTime.Time), rfc3339(upd.Time))
+	}
+	return ""
 }
 
 func setPolicyCompatibleCondition(s *deviceScope) {

@@ -42,6 +42,19 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
 			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle; rotation requested by RotationRequest rot1",
 		},
+		"should name the device's failure event once expired": {
+			scope: func(s *deviceScope) {
+				s.now = updated.Add(30*24*time.Hour + 2*time.Hour)
+				s.device.Status.Agent = &lapsv1.AgentStatus{RecentEvents: []lapsv1.AgentEvent{
+					{ID: 10005, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cycle failed"},
+					{ID: 10027, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cannot meet the local policy"},
+					{ID: 10027, Time: metav1.NewTime(updated.Add(-time.Hour))}, // before the expiry: not this rotation
+					{ID: 10004, Time: metav1.NewTime(updated.Add(30*24*time.Hour + 90*time.Minute))},
+				}}
+			},
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonRotationFailing,
+			wantMessage: "password expired at 2026-12-10T10:00:00Z and the device's rotation fails: it reported event 10027 at 2026-12-10T11:00:00Z (cannot meet the local policy)",
+		},
 		"should flag an expiry later than update time plus age when protection is on": {
 			scope:      func(s *deviceScope) { s.record.PasswordExpirationTime = updated.Add(60 * 24 * time.Hour) },
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpirationProtection,
@@ -105,6 +118,8 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 		agent      *lapsv1.AgentStatus
 		entra      bool
 		dirVersion string
+		dirExpiry  time.Time
+		dirUpdated time.Time
 		want       metav1.ConditionStatus
 		reason     string
 	}{
@@ -113,6 +128,13 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 		"should be Unknown without an agent report":      {dirVersion: "B", want: metav1.ConditionUnknown, reason: ReasonNoAgentReport},
 		"should be Unknown without a directory version":  {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A"}, want: metav1.ConditionUnknown, reason: ReasonNoDirectoryVersion},
 		"should be False (not applicable) for Entra ID":  {entra: true, want: metav1.ConditionFalse, reason: ReasonNotApplicable},
+		"should wait when the device rotated after the snapshot": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LocalExpirationTime: &metav1.Time{Time: t0.Add(48 * time.Hour)}},
+			dirVersion: "B", dirExpiry: t0.Add(time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
+		"should wait when the agent has not reported since the directory changed": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LastReportTime: &metav1.Time{Time: t0.Add(-2 * time.Hour)}},
+			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
+		"should be True for an older local state reported after the directory's write": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A",
+			LastReportTime: &metav1.Time{Time: t0}, LocalExpirationTime: &metav1.Time{Time: t0.Add(-time.Hour)}},
+			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), dirExpiry: t0.Add(23 * time.Hour), want: metav1.ConditionTrue, reason: ReasonVersionMismatch},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -122,7 +144,8 @@ func TestSetRollbackDetectedCondition(t *testing.T) {
 				d.Spec.Identity = lapsv1.DeviceIdentity{EntraID: &lapsv1.EntraIDIdentity{DeviceID: guidOf(1)}}
 			}
 			s := &deviceScope{device: d, now: t0, state: dirsync.State{Snapshot: &directory.Snapshot{}}, haveState: true,
-				record: directory.DeviceRecord{CurrentPasswordVersion: tc.dirVersion}, haveRecord: true}
+				record: directory.DeviceRecord{CurrentPasswordVersion: tc.dirVersion, PasswordExpirationTime: tc.dirExpiry}, haveRecord: true}
+			d.Status.PasswordUpdateTime = mtime(tc.dirUpdated)
 			setRollbackDetectedCondition(s)
 			c := conditions.Get(d.Status.Conditions, lapsv1.ConditionRollbackDetected)
 			if c.Status != tc.want || c.Reason != tc.reason {

@@ -44,6 +44,8 @@ type RotationRequestReconciler struct {
 	Recorder    events.EventRecorder
 	// APIReader reads past the cache (mgr.GetAPIReader()); nil uses Client.
 	APIReader client.Reader
+	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
+	RequeueScale func(time.Duration) time.Duration
 
 	mu      sync.Mutex
 	budgets map[string]*rateBudget
@@ -80,7 +82,14 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 	}
 	now := r.Clock.Now()
 	s := &rotationScope{req: &rr, now: now, devices: map[string]*lapsv1.ManagedDevice{}}
-	s.deadline = rr.CreationTimestamp.Add(DefaultRotationDeadline)
+	// The default deadline runs from status.startTime on the controller's clock (the first
+	// visit: now), not from the apiserver's creationTimestamp, so both ends of the interval
+	// are read from one clock (the demo's simulated clock runs ahead of the apiserver's).
+	start := now
+	if rr.Status.StartTime != nil {
+		start = rr.Status.StartTime.Time
+	}
+	s.deadline = start.Add(DefaultRotationDeadline)
 	if rr.Spec.Deadline != nil {
 		s.deadline = rr.Spec.Deadline.Time
 	}
@@ -531,7 +540,7 @@ func (r *RotationRequestReconciler) SetupWithManager(mgr ctrl.Manager, opts ...f
 	for _, o := range opts {
 		o(b)
 	}
-	return b.Complete(r)
+	return b.Complete(ScaleRequeue(r, r.RequeueScale))
 }
 
 func (r *RotationRequestReconciler) requestsOfDevice(ctx context.Context, o client.Object) []reconcile.Request {

@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
@@ -27,6 +28,29 @@ type Options struct {
 	// ManualSync leaves the sync runnables out of the manager; the caller drives SyncOnce
 	// (tests that count writes per sync cycle).
 	ManualSync bool
+	// RequeueScale converts the RequeueAfter the reconcilers compute on Clock (simulated time
+	// when Clock is a fast simulated clock) into the real duration controller-runtime waits.
+	// Nil: identity. The sync runnables need no scaling: they wait on Clock itself.
+	RequeueScale func(time.Duration) time.Duration
+}
+
+// MinScaledRequeue is the shortest real wait ScaleRequeue returns for a positive RequeueAfter,
+// so a fast clock cannot turn the reconcilers into a busy loop.
+const MinScaledRequeue = 20 * time.Millisecond
+
+// ScaleRequeue wraps r so that a positive RequeueAfter in its results is passed through scale
+// (bounded below by MinScaledRequeue). A nil scale returns r unchanged.
+func ScaleRequeue(r reconcile.Reconciler, scale func(time.Duration) time.Duration) reconcile.Reconciler {
+	if scale == nil {
+		return r
+	}
+	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		res, err := r.Reconcile(ctx, req)
+		if res.RequeueAfter > 0 {
+			res.RequeueAfter = max(scale(res.RequeueAfter), MinScaledRequeue)
+		}
+		return res, err
+	})
 }
 
 // Components are what SetupWithManager built.
@@ -78,17 +102,18 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 		}
 	}
 	c.Devices = &ManagedDeviceReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories, Store: c.Store,
-		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, DeviceEvents: events}
+		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, DeviceEvents: events,
+		RequeueScale: o.RequeueScale}
 	if err := c.Devices.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	c.Requests = &RotationRequestReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
-		Directories: o.Directories, Store: c.Store, Recorder: mgr.GetEventRecorder("rotationrequest-controller")}
+		Directories: o.Directories, Store: c.Store, Recorder: mgr.GetEventRecorder("rotationrequest-controller"), RequeueScale: o.RequeueScale}
 	if err := c.Requests.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	c.Policies = &LapsPolicyReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories,
-		Recorder: mgr.GetEventRecorder("lapspolicy-controller")}
+		Recorder: mgr.GetEventRecorder("lapspolicy-controller"), RequeueScale: o.RequeueScale}
 	if err := c.Policies.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

@@ -16,9 +16,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -28,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -47,12 +48,25 @@ func main() {
 		seed     = flag.Uint64("seed", 1, "Seed of the simulated fleet and directory.")
 		summary  = flag.String("summary", "", "Write the run's summary JSON to this file.")
 		channel  = flag.String("device-channel", channelInProcess, "How simulated devices reach the directory: inprocess (fast) or ldap (LDAPS as the device writer).")
+		interval = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
+		bench    = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table (needs --assets).")
+		benchOne = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
 	)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
-		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel}
-	if err := run(opts); err != nil {
+		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval}
+	var err error
+	switch {
+	case *benchOne > 0:
+		ctrl.SetLogger(logr.Discard())
+		err = benchOneRun(opts, *benchOne)
+	case *bench != "":
+		err = runBenchFlag(opts, *bench)
+	default:
+		err = run(opts)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
@@ -65,6 +79,12 @@ type options struct {
 	speed                       float64
 	seed                        uint64
 	summaryFile, channel        string
+	syncInterval                time.Duration
+	// inspect, when set, runs after a headless run settled and before everything stops (the
+	// end-to-end test reads the cluster and the directory there). started runs once the
+	// control plane is up, before the clock starts.
+	inspect func(ctx context.Context, cp *controlPlane, w *world) error
+	started func(ctx context.Context, cp *controlPlane, w *world) error
 }
 
 // errNotConverged makes a headless run exit non-zero.
@@ -97,12 +117,18 @@ func run(o options) error {
 	fmt.Printf(">> directory: %s (StartTLS) and %s, domain %s; connection for the manager: %s\n",
 		w.dir.URL(), w.dir.LDAPSURL(), w.dir.Store().DomainDN(), w.connFile)
 
+	var cp *controlPlane
 	if o.assets != "" {
-		stop, err := startControlPlane(ctx, o)
-		if err != nil {
+		if cp, err = startControlPlane(ctx, o, w); err != nil {
 			return err
 		}
-		defer stop()
+		defer cp.stop()
+		w.onIncident = func(device string) { cp.agents.reportDevice(ctx, device) }
+		if o.started != nil {
+			if err := o.started(ctx, cp, w); err != nil {
+				return err
+			}
+		}
 	} else {
 		fmt.Println(">> no --assets: running the directory and the fleet only (no kube-apiserver, no manager)")
 	}
@@ -113,22 +139,42 @@ func run(o options) error {
 	defer stopFleet()
 	fleetDone := make(chan error, 1)
 	go func() { fleetDone <- w.fleet.Run(fleetCtx, clk) }()
+	if cp != nil {
+		go cp.agents.run(fleetCtx, agentTick)
+		cp.scheduleAutomation(w)
+	}
 	// finish stops the fleet and the clock, lets the fleet run the cycles that fell due before
 	// the clock stopped (a busy machine delays them), and summarizes one consistent instant.
-	finish := func() error {
+	finish := func(headless bool) error {
 		stopFleet()
 		if err := <-fleetDone; err != nil {
 			return err
 		}
 		w.fleet.Tick(clk.Freeze())
-		return writeSummary(w, o, wallStart)
+		var settled *settleResult
+		if cp != nil && headless {
+			r, err := cp.settle(w)
+			if err != nil {
+				return err
+			}
+			settled = r
+		}
+		if err := writeSummary(w, cp, settled, o, wallStart); err != nil {
+			return err
+		}
+		if cp != nil && o.inspect != nil {
+			ictx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			return o.inspect(ictx, cp, w)
+		}
+		return nil
 	}
 
 	if o.simulate > 0 {
-		if err := waitSimulated(ctx, o, w); err != nil {
+		if err := waitSimulated(ctx, o, w, cp); err != nil {
 			return err
 		}
-		return finish()
+		return finish(true)
 	}
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
@@ -136,15 +182,25 @@ func run(o options) error {
 		select {
 		case <-ctx.Done():
 			fmt.Println()
-			return finish()
+			return finish(false)
 		case <-tick.C:
-			fmt.Printf("\r%s", w.progress())
+			fmt.Printf("\r%s", progressLine(ctx, w, cp))
 		}
 	}
 }
 
+// agentTick is how often (simulated) the agents look for something to report.
+const agentTick = 10 * time.Minute
+
+func progressLine(ctx context.Context, w *world, cp *controlPlane) string {
+	if cp == nil {
+		return w.progress()
+	}
+	return cp.progress(ctx, w)
+}
+
 // waitSimulated waits until o.simulate has passed on the simulated clock, printing progress.
-func waitSimulated(ctx context.Context, o options, w *world) error {
+func waitSimulated(ctx context.Context, o options, w *world, cp *controlPlane) error {
 	end := w.clock.Epoch().Add(o.simulate)
 	fmt.Printf(">> headless: simulating %s (about %s real)\n", o.simulate, w.clock.Real(o.simulate).Round(time.Second))
 	every := max(o.simulate/10, time.Hour)
@@ -156,19 +212,24 @@ func waitSimulated(ctx context.Context, o options, w *world) error {
 		case <-time.After(min(w.clock.Real(end.Sub(w.clock.Now())), 100*time.Millisecond) + time.Millisecond):
 		}
 		if !w.clock.Now().Before(next) {
-			fmt.Println(">>", w.progress())
+			fmt.Println(">>", progressLine(ctx, w, cp))
 			next = next.Add(every)
 		}
 	}
 	return nil
 }
 
-func writeSummary(w *world, o options, wallStart time.Time) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+func writeSummary(w *world, cp *controlPlane, settled *settleResult, o options, wallStart time.Time) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	s, err := w.summarize(ctx, time.Since(wallStart), o.seed)
 	if err != nil {
 		return err
+	}
+	if cp != nil {
+		if err := cp.summarize(ctx, s, settled); err != nil {
+			return err
+		}
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -180,8 +241,12 @@ func writeSummary(w *world, o options, wallStart time.Time) error {
 		}
 		fmt.Printf(">> summary written to %s\n", o.summaryFile)
 	}
-	fmt.Printf(">> %d devices, %d current, rotations per device %d..%d, %d LDAP round trips, %.0fs wall for %.0fh simulated\n",
-		s.Devices, s.PasswordCurrent, s.RotationsPerDevice.Min, s.RotationsPerDevice.Max, s.LDAPRoundTrips, s.WallSeconds, s.SimulatedSeconds/3600)
+	ready := "-"
+	if s.Ready != nil {
+		ready = fmt.Sprint(*s.Ready)
+	}
+	fmt.Printf(">> %d devices, %s ready, %d current, rotations per device %d..%d, %d LDAP round trips, %.0fs wall for %.0fh simulated\n",
+		s.Devices, ready, s.PasswordCurrent, s.RotationsPerDevice.Min, s.RotationsPerDevice.Max, s.LDAPRoundTrips, s.WallSeconds, s.SimulatedSeconds/3600)
 	for _, p := range s.Problems {
 		fmt.Println(">> problem:", p)
 	}
@@ -191,12 +256,28 @@ func writeSummary(w *world, o options, wallStart time.Time) error {
 	return nil
 }
 
+// controlPlane is kube-apiserver + etcd, the demo's own client (automation, agents, summary)
+// and the manager.
+type controlPlane struct {
+	env        *envtest.Environment
+	cfg        *rest.Config
+	client     client.Client
+	kubeconfig string
+	mgr        *manager
+	agents     *agentReporter
+	cancelMgr  context.CancelFunc
+	// requests are the RotationRequests the demo's automation created (annotation requests
+	// are created by the manager and found by listing).
+	mu       sync.Mutex
+	requests []string
+}
+
 // startControlPlane starts kube-apiserver + etcd, installs the CRDs, applies the samples and
-// starts the manager. The returned func stops the control plane.
-func startControlPlane(ctx context.Context, o options) (func(), error) {
+// the demo's policies, starts the manager and waits until discovery created every device.
+func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane, error) {
 	fmt.Println(">> starting kube-apiserver and etcd")
 	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("config", "crd", "bases")},
+		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: o.assets,
 	}
@@ -204,63 +285,90 @@ func startControlPlane(ctx context.Context, o options) (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	stop := func() {
-		fmt.Println(">> stopping the control plane")
-		_ = env.Stop()
-	}
-	fail := func(err error) (func(), error) {
-		stop()
+	cp := &controlPlane{env: env, cfg: cfg, cancelMgr: func() {}}
+	fail := func(err error) (*controlPlane, error) {
+		cp.stop()
 		return nil, err
 	}
-	kubeconfig, err := writeKubeconfig(env, o.workDir)
-	if err != nil {
+	if cp.kubeconfig, err = writeKubeconfig(env, o.workDir); err != nil {
 		return fail(err)
 	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(lapsv1.AddToScheme(scheme))
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
+	if cp.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 		return fail(err)
 	}
-	applied, err := applySamples(ctx, c, o.samplesDir)
-	if err != nil {
-		return fail(err)
-	}
-	fmt.Printf(">> applied %d sample objects from %s\n", applied, o.samplesDir)
-
-	go func() {
-		if err := startManager(ctx, cfg, scheme); err != nil {
-			fmt.Fprintln(os.Stderr, "demo: manager:", err)
+	if o.samplesDir != "" {
+		applied, err := applySamples(ctx, cp.client, o.samplesDir)
+		if err != nil {
+			return fail(err)
 		}
-	}()
+		fmt.Printf(">> applied %d sample objects from %s\n", applied, o.samplesDir)
+	}
+	if err := applyDemoObjects(ctx, cp.client); err != nil {
+		return fail(err)
+	}
+	fmt.Printf(">> created one LapsPolicy per tier in namespace %s\n", demoNamespace)
+	mctx, cancel := context.WithCancel(ctx)
+	cp.cancelMgr = cancel
+	interval := o.syncInterval
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	if cp.mgr, err = startManager(mctx, cfg, scheme, w.clock, w.connFile, interval); err != nil {
+		return fail(fmt.Errorf("starting the manager: %w", err))
+	}
+	fmt.Printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, len(w.devices))
+	if err := waitDiscovered(ctx, cp.client, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
+		return fail(err)
+	}
+	cp.agents = newAgentReporter(cp.client, w)
 
 	if o.simulate == 0 {
 		fmt.Printf(`
 fleetlaps demo is running. In another shell:
 
   export KUBECONFIG=%s PATH=%s:$PATH
-  kubectl get lapspolicies,manageddevices,rotationrequests -A
-  kubectl get manageddevices -A -w
-  kubectl annotate manageddevice -n frontline ws-0001 %s="$(date -u +%%FT%%TZ)"
-  kubectl create -f config/samples/laps_v1_rotationrequest.yaml
+  kubectl get lapspolicies,manageddevices,rotationrequests -n %s
+  kubectl get manageddevices -n %s -L laps.fleetlaps.io/ou -w
+  kubectl annotate manageddevice -n %s ws-0003 %s="$(date -u +%%FT%%TZ)"
+  kubectl create -n %s -f - <<<'{"apiVersion":"laps.fleetlaps.io/v1","kind":"RotationRequest","metadata":{"generateName":"rotate-"},"spec":{"deviceSelector":{"matchLabels":{"laps.fleetlaps.io/ou":"Executives"}},"reason":"try it"}}'
+  kubectl laps render -n %s frontline   (with bin/kubectl-laps on PATH)
 
 Ctrl-C stops everything.
-`, kubeconfig, o.assets, lapsv1.AnnotationRotateRequestedAt)
+`, cp.kubeconfig, o.assets, demoNamespace, demoNamespace, demoNamespace, lapsv1.AnnotationRotateRequestedAt, demoNamespace, demoNamespace)
 	}
-	return stop, nil
+	return cp, nil
 }
 
-func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme) error {
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return err
+func (cp *controlPlane) stop() {
+	cp.cancelMgr()
+	if cp.mgr != nil {
+		select {
+		case <-cp.mgr.done:
+		case <-time.After(30 * time.Second):
+		}
 	}
-	return mgr.Start(ctx)
+	fmt.Println(">> stopping the control plane")
+	_ = cp.env.Stop()
+}
+
+// repoRoot finds the module root (the CRDs are read from config/crd/bases), so the demo and its
+// tests run from any directory of the repository.
+func repoRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return "."
+		}
+	}
 }
 
 func writeKubeconfig(env *envtest.Environment, dir string) (string, error) {

@@ -30,8 +30,10 @@ type tier struct {
 	Policy fleetsim.Policy
 }
 
-// demoTiers is one AD policy per tier. Workstations and executives run passwordAgeDays 1 so
-// rotations are visible within hours; servers 2 days; domain controllers back up DSRM.
+// demoTiers is one AD policy per tier. Every tier runs passwordAgeDays 1, so each device
+// rotates at least twice after its first backup in 72 simulated hours (the acceptance run);
+// the tiers differ in length, history size and post-authentication reset; domain controllers
+// back up DSRM.
 func demoTiers() []tier {
 	ws := fleetsim.DefaultPolicy()
 	ws.PasswordAgeDays = 1
@@ -39,7 +41,7 @@ func demoTiers() []tier {
 	ws.ADEncryptedPasswordHistorySize = 6
 	ws.PostAuthenticationResetDelay = 8
 	srv := fleetsim.DefaultPolicy()
-	srv.PasswordAgeDays = 2
+	srv.PasswordAgeDays = 1
 	srv.ADEncryptedPasswordHistorySize = 2
 	exec := ws
 	exec.ADEncryptedPasswordHistorySize = 12
@@ -68,6 +70,8 @@ type world struct {
 	caFile   string
 	connFile string // --directories file for the manager
 	closers  []func()
+	// onIncident runs after a scripted incident changed a device (the agent reports at once).
+	onIncident func(device string)
 }
 
 // Device channels: how the simulated devices reach the directory.
@@ -77,6 +81,12 @@ const (
 )
 
 func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
+	return startWorldWith(ctx, n, seed, clk, workDir, channel, 0)
+}
+
+// startWorldWith is startWorld with the size of the devices' opaque password blobs (0: the
+// simulator's default).
+func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string, blobSize int) (*world, error) {
 	dir, err := ldapserver.Start(ctx, ldapserver.Config{StoreConfig: ldapserver.StoreConfig{Clock: clk, Seed: seed}})
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded directory: %w", err)
@@ -99,7 +109,7 @@ func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, w
 	default:
 		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
 	}
-	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed}, devDir,
+	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: blobSize}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
 	w.closers = closers
 	tiers := demoTiers()
@@ -169,6 +179,8 @@ func (w *world) writeConnection(workDir string) error {
 	}
 	doc := map[string]any{"directories": []map[string]any{{
 		"name": demoDirectoryName, "type": "activeDirectory", "credentialsDir": workDir, "settings": json.RawMessage(settings),
+		// Discovery creates one ManagedDevice per computer object, labelled with its OU.
+		"discovery": map[string]any{"enabled": true, "namespace": demoNamespace, "searchBase": w.dir.Store().DomainDN()},
 	}}}
 	data, err := yaml.Marshal(doc)
 	if err != nil {
@@ -200,14 +212,28 @@ func (w *world) injectFaults() {
 	}
 	if len(ws) > 0 {
 		at(30, func() {
-			if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
-				fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+			// Restore the image just after the device's cycle, so the rollback stays visible
+			// for most of an hour (until its next cycle rotates) rather than a random part of it.
+			wait := 3 * time.Minute
+			if next, err := w.fleet.NextCycle(ws[0]); err == nil && next.After(w.clock.Now()) {
+				wait += next.Sub(w.clock.Now())
 			}
+			w.clock.AfterFunc(wait, func() {
+				if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
+					fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+					if w.onIncident != nil {
+						w.onIncident(ws[0])
+					}
+				}
+			})
 		})
 	}
 	if len(ws) > 1 {
 		at(40, func() {
 			_ = w.fleet.SetLocalPolicyConflict(ws[1], true)
+			if w.onIncident != nil {
+				w.onIncident(ws[1])
+			}
 			fmt.Printf(">> [sim %s] local password policy on %s now conflicts with LAPS (10027 at its next rotation)\n", w.simNow(), ws[1])
 			// Lift the conflict three hours after the password expires, so at least one rotation fails.
 			lift := 3 * time.Hour
@@ -291,13 +317,15 @@ type requestCounts struct {
 // summary is the --summary document. Fields the controllers own (ready, rotationRequests,
 // apiserverWrites) stay null until the manager is wired to the embedded directory.
 type summary struct {
-	Devices            int            `json:"devices"`
-	Ready              *int           `json:"ready"`
-	PasswordCurrent    int            `json:"passwordCurrent"`
-	BackedUp           int            `json:"backedUp"`
-	RotationsPerDevice minMax         `json:"rotationsPerDevice"`
-	RotationRequests   *requestCounts `json:"rotationRequests"`
-	APIServerWrites    *int64         `json:"apiserverWrites"`
+	Devices            int    `json:"devices"`
+	Ready              *int   `json:"ready"`
+	PasswordCurrent    int    `json:"passwordCurrent"`
+	BackedUp           int    `json:"backedUp"`
+	RotationsPerDevice minMax `json:"rotationsPerDevice"`
+	// RotationsAfterFirstBackup excludes the first backup (set with a control plane).
+	RotationsAfterFirstBackup *minMax        `json:"rotationsAfterFirstBackup,omitempty"`
+	RotationRequests          *requestCounts `json:"rotationRequests"`
+	APIServerWrites           *int64         `json:"apiserverWrites"`
 	// LDAPRoundTrips counts the searches (pages) and modifies of connections bound as the
 	// controller; DeviceLDAPRoundTrips those of the simulated devices (0 on the in-process
 	// channel).
@@ -314,9 +342,20 @@ type summary struct {
 		PostAuthResets    int64            `json:"postAuthResets"`
 		Failures          map[string]int64 `json:"failuresByEvent"`
 		DeviceHoursPerSec float64          `json:"simulatedDeviceHoursPerSecond"`
+		// RotationsPerDevice as the fleet counted them (the first backup included).
+		RotationsPerDevice minMax `json:"rotationsPerDevice"`
 	} `json:"fleet"`
-	Converged bool     `json:"converged"`
-	Problems  []string `json:"problems,omitempty"`
+	// Set with a control plane: the directory view's current count (passwordCurrent is then
+	// the cluster's), the phase of every RotationRequest, the agents' status writes (not the
+	// manager's), and the closing step of a headless run.
+	DirectoryCurrent        int      `json:"directoryCurrent,omitempty"`
+	RequestPhases           []string `json:"rotationRequestPhases,omitempty"`
+	AgentWrites             int64    `json:"agentStatusWrites,omitempty"`
+	ExpiredBeforeFinalCycle *int     `json:"expiredBeforeFinalCycle,omitempty"`
+	FinalCycleRotations     int64    `json:"finalCycleRotations,omitempty"`
+	SettleSeconds           float64  `json:"settleSeconds,omitempty"`
+	Converged               bool     `json:"converged"`
+	Problems                []string `json:"problems,omitempty"`
 }
 
 func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) (*summary, error) {
@@ -339,6 +378,7 @@ func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) 
 		}
 		first = false
 	}
+	s.Fleet.RotationsPerDevice = s.RotationsPerDevice
 	fs := w.fleet.Stats()
 	s.Fleet.Cycles, s.Fleet.Rotations, s.Fleet.RollbacksDetected, s.Fleet.PostAuthResets = fs.Cycles, fs.Rotations, fs.RollbacksDetected, fs.PostAuthResets
 	s.Fleet.Failures = map[string]int64{}

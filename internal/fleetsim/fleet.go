@@ -300,6 +300,17 @@ func (f *Fleet) SetLocalPolicyConflict(name string, conflict bool) error {
 	return nil
 }
 
+// NextCycle is when the device's next processing cycle is scheduled.
+func (f *Fleet) NextCycle(name string) (time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.get(name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return d.next, nil
+}
+
 // NextDue is the earliest scheduled cycle (zero when the fleet is empty).
 func (f *Fleet) NextDue() time.Time {
 	f.mu.Lock()

@@ -436,3 +436,20 @@ func TestRunSleepsOnTheClock(t *testing.T) {
 		t.Fatalf("rotations %d", got)
 	}
 }
+
+func TestNextCycle(t *testing.T) {
+	s := newSim(t, Config{Seed: 1}, DefaultPolicy(), devices(1)...)
+	first, err := s.fleet.NextCycle("WS-0000")
+	if err != nil || first.Before(t0) || first.After(t0.Add(time.Hour+5*time.Minute)) {
+		t.Fatalf("first cycle %v, %v", first, err)
+	}
+	s.clock.SetTime(first)
+	s.fleet.Tick(first)
+	next, _ := s.fleet.NextCycle("WS-0000")
+	if d := next.Sub(first); d < time.Hour || d > time.Hour+5*time.Minute {
+		t.Fatalf("next cycle %s after the first, want an hour plus jitter", d)
+	}
+	if _, err := s.fleet.NextCycle("nope"); err == nil {
+		t.Fatal("unknown device: no error")
+	}
+}

@@ -16,6 +16,18 @@ import (
 // from the connection's Secret-mounted credentialsDir (default <credentialsDir>/password), never
 // a setting, and unknown settings (such as a bindPassword key) are errors.
 func OpenFromSettings(name string, raw json.RawMessage, credentialsDir string) (directory.Directory, error) {
+	return SettingsOpener(Options{})(name, raw, credentialsDir)
+}
+
+// SettingsOpener is OpenFromSettings with backend options (e.g. the demo's simulated clock as
+// Now). An unset Logger becomes the manager's "directory" logger.
+func SettingsOpener(opts Options) func(name string, raw json.RawMessage, credentialsDir string) (directory.Directory, error) {
+	return func(name string, raw json.RawMessage, credentialsDir string) (directory.Directory, error) {
+		return openFromSettings(name, raw, credentialsDir, opts)
+	}
+}
+
+func openFromSettings(name string, raw json.RawMessage, credentialsDir string, opts Options) (directory.Directory, error) {
 	var c Config
 	if len(raw) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(raw))
@@ -28,5 +40,8 @@ func OpenFromSettings(name string, raw json.RawMessage, credentialsDir string) (
 	if c.PasswordFile == "" && credentialsDir != "" {
 		c.PasswordFile = filepath.Join(credentialsDir, "password")
 	}
-	return New(c, Options{Logger: ctrl.Log.WithName("directory").WithValues("directory", name)})
+	if opts.Logger.GetSink() == nil {
+		opts.Logger = ctrl.Log.WithName("directory").WithValues("directory", name)
+	}
+	return New(c, opts)
 }
