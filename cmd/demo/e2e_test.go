@@ -29,6 +29,7 @@ import (
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/controllers"
+	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
@@ -199,7 +200,7 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 		}
 		if v := vals[ldapserver.AttrCurrentPasswordVersion]; len(v) != 1 {
 			t.Errorf("%s: no version in the directory", d.Name)
-		} else if g, _ := ldapserver.GUIDString([]byte(v[0])); !strings.EqualFold(g, d.Status.CurrentPasswordVersion) {
+		} else if g, _ := adsyntax.ParseGUID([]byte(v[0])); !strings.EqualFold(g, d.Status.CurrentPasswordVersion) {
 			t.Errorf("%s: status version %s, directory %s", d.Name, d.Status.CurrentPasswordVersion, g)
 		}
 		for attr, vs := range vals {
