@@ -206,8 +206,10 @@ const (
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=mdev,categories=laps
 // +kubebuilder:printcolumn:name="Account",type=string,JSONPath=`.status.account`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.status.passwordExpirationTime`
-// +kubebuilder:printcolumn:name="Last Rotation",type=date,JSONPath=`.status.passwordUpdateTime`
+// Expiry is in the future, which a date column cannot show (kubectl prints <invalid>): print
+// the timestamps themselves.
+// +kubebuilder:printcolumn:name="Expires",type=string,JSONPath=`.status.passwordExpirationTime`
+// +kubebuilder:printcolumn:name="Last Rotation",type=string,JSONPath=`.status.passwordUpdateTime`
 // +kubebuilder:printcolumn:name="Policy",type=string,JSONPath=`.status.effectivePolicy.name`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
