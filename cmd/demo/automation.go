@@ -52,7 +52,7 @@ func automationTargets(w *world) (byName, annotated string) {
 func (cp *controlPlane) scheduleAutomation(w *world) {
 	byName, annotated := automationTargets(w)
 	at := func(d time.Duration, what string, f func(ctx context.Context) error) {
-		w.clock.AfterFunc(w.clock.Epoch().Add(d).Sub(w.clock.Now()), func() {
+		w.after(w.clock.Epoch().Add(d).Sub(w.clock.Now()), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := f(ctx); err != nil {
