@@ -340,7 +340,8 @@ fleetlaps demo is running. In another shell:
   kubectl get manageddevices -n %s -L laps.fleetlaps.io/ou -w
   kubectl annotate manageddevice -n %s ws-0003 %s="$(date -u +%%FT%%TZ)"
   kubectl create -n %s -f - <<<'{"apiVersion":"laps.fleetlaps.io/v1","kind":"RotationRequest","metadata":{"generateName":"rotate-"},"spec":{"deviceSelector":{"matchLabels":{"laps.fleetlaps.io/ou":"Executives"}},"reason":"try it"}}'
-  kubectl laps render -n %s frontline   (with bin/kubectl-laps on PATH)
+  kubectl get lapspolicy -n %s frontline -o yaml
+  kubectl laps render -f config/samples/laps_v1_lapspolicy.yaml   (make build puts kubectl-laps in bin/)
 
 Ctrl-C stops everything.
 `, cp.kubeconfig, o.assets, demoNamespace, demoNamespace, demoNamespace, lapsv1.AnnotationRotateRequestedAt, demoNamespace, demoNamespace)
