@@ -34,6 +34,8 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
 
+func init() { testingManyManagers = true }
+
 // lockedLog collects every log line of the manager and the AD backend for the secret scan.
 type lockedLog struct {
 	mu  sync.Mutex
