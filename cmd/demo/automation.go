@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 )
 
@@ -52,7 +53,7 @@ func automationTargets(w *world) (byName, annotated string) {
 func (cp *controlPlane) scheduleAutomation(w *world) {
 	byName, annotated := automationTargets(w)
 	at := func(d time.Duration, what string, f func(ctx context.Context) error) {
-		w.clock.AfterFunc(w.clock.Epoch().Add(d).Sub(w.clock.Now()), func() {
+		w.after(w.clock.Epoch().Add(d).Sub(w.clock.Now()), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := f(ctx); err != nil {
@@ -226,7 +227,8 @@ func (cp *controlPlane) progress(ctx context.Context, w *world) string {
 			if apimeta.IsStatusConditionTrue(d.Status.Conditions, lapsv1.ConditionReady) {
 				ready++
 			}
-			if c := apimeta.FindStatusCondition(d.Status.Conditions, lapsv1.ConditionPasswordCurrent); c != nil && c.Status == metav1.ConditionFalse {
+			if c := apimeta.FindStatusCondition(d.Status.Conditions, lapsv1.ConditionPasswordCurrent); c != nil && c.Status == metav1.ConditionFalse &&
+				(c.Reason == controllers.ReasonExpired || c.Reason == controllers.ReasonRotationFailing || c.Reason == controllers.ReasonExpirationProtection) {
 				expired++
 			}
 			if apimeta.IsStatusConditionTrue(d.Status.Conditions, lapsv1.ConditionRotating) {

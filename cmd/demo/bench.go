@@ -26,11 +26,10 @@ import (
 // after the first backups. Each size runs in its own process (one manager per process, and an
 // honest RSS).
 const (
-	benchWarmup  = 3 * time.Hour  // simulated: first backups, discovery, first agent reports
-	benchWindow  = 24 * time.Hour // simulated steady-state window: one full rotation cycle at passwordAgeDays 1
-	benchProbes  = 20             // RotationRequests timed from create to directory write
-	benchSpeed   = 720            // simulated seconds per real second
-	benchBlobLen = 64             // opaque blob bytes per password (the default 1200 would dominate the heap)
+	benchWarmup  = 3 * time.Hour // simulated: first backups, discovery, first agent reports
+	benchProbes  = 20            // RotationRequests timed from create to directory write
+	benchSpeed   = 720           // simulated seconds per real second
+	benchBlobLen = 64            // opaque blob bytes per password (the default 1200 would dominate the heap)
 )
 
 // benchRow is one size's figures.
@@ -88,9 +87,10 @@ func runBench(o options, sizes []int) error {
 	}
 	var rows []benchRow
 	for _, n := range sizes {
-		fmt.Fprintf(os.Stderr, ">> bench: %d devices (%s simulated warm-up, %s measured, speed x%d)\n", n, benchWarmup, benchWindow, benchSpeed)
+		fmt.Fprintf(os.Stderr, ">> bench: %d devices (%s simulated warm-up, %s measured, speed x%g)\n", n, benchWarmup, o.benchWindow, o.benchSpeed)
 		start := time.Now()
-		cmd := exec.Command(self, "--bench-one", strconv.Itoa(n), "--assets", o.assets, "--seed", strconv.FormatUint(o.seed, 10))
+		cmd := exec.Command(self, "--bench-one", strconv.Itoa(n), "--assets", o.assets, "--seed", strconv.FormatUint(o.seed, 10),
+			"--bench-window", o.benchWindow.String(), "--bench-speed", strconv.FormatFloat(o.benchSpeed, 'g', -1, 64))
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -101,7 +101,7 @@ func runBench(o options, sizes []int) error {
 		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
 			return fmt.Errorf("bench %d: %w\n%s", n, err, out.String())
 		}
-		fmt.Fprintf(os.Stderr, ">> bench: %d devices done in %s\n", n, time.Since(start).Round(time.Second))
+		fmt.Fprintf(os.Stderr, ">> bench: %d devices done in %s: %s\n", n, time.Since(start).Round(time.Second), lines[len(lines)-1])
 		rows = append(rows, r)
 	}
 	printBench(os.Stdout, rows)
@@ -165,7 +165,7 @@ func benchOne(o options, n int, out *os.File) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), benchSpeed)
+	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), o.benchSpeed)
 	w, err := startWorldWith(ctx, n, o.seed, clk, dir, channelInProcess, benchBlobLen)
 	if err != nil {
 		return err
@@ -175,7 +175,7 @@ func benchOne(o options, n int, out *os.File) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	heap0 := ms.HeapInuse
-	o.workDir, o.samplesDir, o.simulate = dir, "", benchWarmup+benchWindow
+	o.workDir, o.samplesDir, o.simulate = dir, "", benchWarmup+o.benchWindow
 	cp, err := startControlPlane(ctx, o, w)
 	if err != nil {
 		return err
@@ -213,12 +213,13 @@ func benchOne(o options, n int, out *os.File) error {
 	a := sample(cp, w)
 	byKindA := cp.mgr.writeCounts()
 	windowStart := clk.Since(clk.Epoch())
-	waitUntil(windowStart + benchWindow)
+	waitUntil(windowStart + o.benchWindow)
 	b := sample(cp, w)
+	byKindB := cp.mgr.writeCounts()
 	// The latency probe runs after the window, so its requests are not in the steady-state figures.
 	lat := probeLatency(ctx, cp, w)
 	r.WritesByKind = map[string]int64{}
-	for k, v := range cp.mgr.writeCounts() {
+	for k, v := range byKindB {
 		if d := v - byKindA[k]; d > 0 {
 			r.WritesByKind[k] = d
 		}

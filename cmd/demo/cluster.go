@@ -24,6 +24,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -39,6 +40,10 @@ import (
 // demoNamespace holds the discovered ManagedDevices, the demo's LapsPolicies and its
 // RotationRequests.
 const demoNamespace = "fleet"
+
+// testingManyManagers is set by tests that start the demo more than once in one process
+// (controller names must otherwise be unique per process).
+var testingManyManagers = false
 
 // agentHeartbeat is how often the simulated endpoint agents report when nothing changed (the
 // manager's --heartbeat-interval): coarse, like a node lease.
@@ -105,6 +110,8 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 		m.writesMu.Unlock()
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		// Tests run several demos, hence several managers, in one process.
+		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(testingManyManagers)},
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

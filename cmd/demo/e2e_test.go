@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,6 +34,8 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
+
+func init() { testingManyManagers = true }
 
 // lockedLog collects every log line of the manager and the AD backend for the secret scan.
 type lockedLog struct {
@@ -331,4 +334,48 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 		t.Errorf("%d secret values (of %d) appear in logs, output, events or status", leaks, len(secrets))
 	}
 	t.Logf("scanned %d KiB of logs, output, events and status for %d secret values; %d events", len(all)/1024, len(secrets), len(events.Items)+len(legacyEvents.Items))
+}
+
+// TestInteractiveWithControlPlane runs the interactive mode with the control plane until
+// --run-for ends it: the summary is read from the cluster and everything is stopped after.
+func TestInteractiveWithControlPlane(t *testing.T) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		var err error
+		if assets, err = testenv.AssetsDir(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	var host string
+	o := options{assets: assets, workDir: dir, devices: 5, runFor: 15 * time.Second, speed: 3600, seed: 2,
+		summaryFile: filepath.Join(dir, "summary.json"), channel: channelInProcess, syncInterval: 5 * time.Minute}
+	o.started = func(_ context.Context, cp *controlPlane, _ *world) error {
+		host = cp.cfg.Host
+		return nil
+	}
+	if err := run(o); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(o.summaryFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Devices != 5 || s.Ready == nil || *s.Ready == 0 || s.APIServerWrites == nil || *s.APIServerWrites == 0 {
+		t.Fatalf("summary %s", data)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "kubeconfig")); err != nil {
+		t.Errorf("no kubeconfig for the user: %v", err)
+	}
+	if host == "" {
+		t.Fatal("the control plane never started")
+	}
+	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), time.Second); err == nil {
+		_ = conn.Close()
+		t.Errorf("kube-apiserver at %s still listens after the demo stopped", host)
+	}
 }

@@ -51,11 +51,14 @@ func main() {
 		interval = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
 		bench    = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table (needs --assets).")
 		benchOne = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
+		bWindow  = flag.Duration("bench-window", 24*time.Hour, "Benchmark: simulated steady-state window (after a 3h warm-up).")
+		bSpeed   = flag.Float64("bench-speed", 720, "Benchmark: simulated seconds per real second.")
 	)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
-		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval}
+		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval,
+		benchWindow: *bWindow, benchSpeed: *bSpeed}
 	var err error
 	switch {
 	case *benchOne > 0:
@@ -80,6 +83,8 @@ type options struct {
 	seed                        uint64
 	summaryFile, channel        string
 	syncInterval                time.Duration
+	benchWindow                 time.Duration
+	benchSpeed                  float64
 	// inspect, when set, runs after a headless run settled and before everything stops (the
 	// end-to-end test reads the cluster and the directory there). started runs once the
 	// control plane is up, before the clock starts.
@@ -101,8 +106,8 @@ func run(o options) error {
 		defer cancel()
 	}
 	wallStart := time.Now()
-	// One fast clock for the fleet, the directory and (once wired) the controllers. It starts
-	// when everything is up.
+	// One fast clock for the fleet, the directory and the manager. It starts when everything
+	// is up.
 	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), o.speed)
 
 	fmt.Printf(">> starting the embedded directory and %d simulated devices (speed x%g, seed %d)\n", o.devices, o.speed, o.seed)
@@ -146,6 +151,7 @@ func run(o options) error {
 	// finish stops the fleet and the clock, lets the fleet run the cycles that fell due before
 	// the clock stopped (a busy machine delays them), and summarizes one consistent instant.
 	finish := func(headless bool) error {
+		w.stopTimers()
 		stopFleet()
 		if err := <-fleetDone; err != nil {
 			return err
@@ -320,7 +326,7 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 		return fail(fmt.Errorf("starting the manager: %w", err))
 	}
 	fmt.Printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, len(w.devices))
-	if err := waitDiscovered(ctx, cp.client, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
+	if err := waitDiscovered(ctx, cp.mgr.reader, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
 		return fail(err)
 	}
 	cp.agents = newAgentReporter(cp.client, w)
@@ -334,7 +340,8 @@ fleetlaps demo is running. In another shell:
   kubectl get manageddevices -n %s -L laps.fleetlaps.io/ou -w
   kubectl annotate manageddevice -n %s ws-0003 %s="$(date -u +%%FT%%TZ)"
   kubectl create -n %s -f - <<<'{"apiVersion":"laps.fleetlaps.io/v1","kind":"RotationRequest","metadata":{"generateName":"rotate-"},"spec":{"deviceSelector":{"matchLabels":{"laps.fleetlaps.io/ou":"Executives"}},"reason":"try it"}}'
-  kubectl laps render -n %s frontline   (with bin/kubectl-laps on PATH)
+  kubectl get lapspolicy -n %s frontline -o yaml
+  kubectl laps render -f config/samples/laps_v1_lapspolicy.yaml   (make build puts kubectl-laps in bin/)
 
 Ctrl-C stops everything.
 `, cp.kubeconfig, o.assets, demoNamespace, demoNamespace, demoNamespace, lapsv1.AnnotationRotateRequestedAt, demoNamespace, demoNamespace)

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
@@ -72,6 +74,38 @@ type world struct {
 	closers  []func()
 	// onIncident runs after a scripted incident changed a device (the agent reports at once).
 	onIncident func(device string)
+
+	timersMu sync.Mutex
+	timers   []clock.Timer
+	stopped  bool
+}
+
+// after runs f after the simulated duration d, unless stopTimers ran first.
+func (w *world) after(d time.Duration, f func()) {
+	w.timersMu.Lock()
+	defer w.timersMu.Unlock()
+	if w.stopped {
+		return
+	}
+	w.timers = append(w.timers, w.clock.AfterFunc(d, func() {
+		w.timersMu.Lock()
+		stopped := w.stopped
+		w.timersMu.Unlock()
+		if !stopped {
+			f()
+		}
+	}))
+}
+
+// stopTimers cancels the scripted incidents and automation still pending (the end of a run:
+// the simulated clock stops, real-time timers would still fire).
+func (w *world) stopTimers() {
+	w.timersMu.Lock()
+	defer w.timersMu.Unlock()
+	w.stopped = true
+	for _, t := range w.timers {
+		t.Stop()
+	}
 }
 
 // Device channels: how the simulated devices reach the directory.
@@ -208,7 +242,7 @@ func (w *world) injectFaults() {
 		}
 	}
 	at := func(h int, f func()) {
-		w.clock.AfterFunc(w.clock.Epoch().Add(time.Duration(h)*time.Hour).Sub(w.clock.Now()), f)
+		w.after(w.clock.Epoch().Add(time.Duration(h)*time.Hour).Sub(w.clock.Now()), f)
 	}
 	if len(ws) > 0 {
 		at(30, func() {
@@ -218,7 +252,7 @@ func (w *world) injectFaults() {
 			if next, err := w.fleet.NextCycle(ws[0]); err == nil && next.After(w.clock.Now()) {
 				wait += next.Sub(w.clock.Now())
 			}
-			w.clock.AfterFunc(wait, func() {
+			w.after(wait, func() {
 				if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
 					fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
 					if w.onIncident != nil {
@@ -240,7 +274,7 @@ func (w *world) injectFaults() {
 			if r, err := w.fleet.Report(ws[1]); err == nil && r.LocalExpirationTime.After(w.clock.Now()) {
 				lift += r.LocalExpirationTime.Sub(w.clock.Now())
 			}
-			w.clock.AfterFunc(lift, func() {
+			w.after(lift, func() {
 				_ = w.fleet.SetLocalPolicyConflict(ws[1], false)
 				fmt.Printf(">> [sim %s] local password policy conflict on %s resolved\n", w.simNow(), ws[1])
 			})
