@@ -38,24 +38,33 @@ import (
 
 func main() {
 	var (
-		assets   = flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "Directory with kube-apiserver and etcd (hack/envtest-assets.sh prints it). Empty: run only the directory and the fleet.")
-		samples  = flag.String("samples", "config/samples", "Directory of sample manifests to apply.")
-		workDir  = flag.String("dir", ".demo", "Directory for the kubeconfig, the directory's CA and logs.")
-		runFor   = flag.Duration("run-for", 0, "Stop after this long in real time (0: run until Ctrl-C).")
-		devices  = flag.Int("devices", 50, "Number of simulated Windows devices.")
-		simulate = flag.Duration("simulate", 0, "Headless: run this much simulated time, write the summary and exit (non-zero when the fleet did not converge).")
-		speed    = flag.Float64("speed", 1440, "Simulated seconds per real second (1440: a simulated day per minute).")
-		seed     = flag.Uint64("seed", 1, "Seed of the simulated fleet and directory.")
-		summary  = flag.String("summary", "", "Write the run's summary JSON to this file.")
-		channel  = flag.String("device-channel", channelInProcess, "How simulated devices reach the directory: inprocess (fast) or ldap (LDAPS as the device writer).")
-		interval = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
-		bench    = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table (needs --assets).")
-		benchOne = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
-		bWindow  = flag.Duration("bench-window", 24*time.Hour, "Benchmark: simulated steady-state window (after a 3h warm-up).")
-		bSpeed   = flag.Float64("bench-speed", 720, "Benchmark: simulated seconds per real second.")
+		assets    = flag.String("assets", "", "Directory with kube-apiserver and etcd (default: KUBEBUILDER_ASSETS, else hack/envtest-assets.sh builds or finds them).")
+		fleetOnly = flag.Bool("fleet-only", false, "Run only the embedded directory and the simulated fleet: no kube-apiserver, no manager.")
+		samples   = flag.String("samples", "config/samples", "Directory of sample manifests to apply.")
+		workDir   = flag.String("dir", ".demo", "Directory for the kubeconfig, the directory's CA and logs.")
+		runFor    = flag.Duration("run-for", 0, "Stop after this long in real time (0: run until Ctrl-C).")
+		devices   = flag.Int("devices", 50, "Number of simulated Windows devices.")
+		simulate  = flag.Duration("simulate", 0, "Headless: run this much simulated time, write the summary and exit (non-zero when the fleet did not converge).")
+		speed     = flag.Float64("speed", 1440, "Simulated seconds per real second (1440: a simulated day per minute).")
+		seed      = flag.Uint64("seed", 1, "Seed of the simulated fleet and directory.")
+		summary   = flag.String("summary", "", "Write the run's summary JSON to this file.")
+		channel   = flag.String("device-channel", channelInProcess, "How simulated devices reach the directory: inprocess (fast) or ldap (LDAPS as the device writer).")
+		interval  = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
+		bench     = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table.")
+		benchOne  = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
+		bWindow   = flag.Duration("bench-window", 24*time.Hour, "Benchmark: simulated steady-state window (after a 3h warm-up).")
+		bSpeed    = flag.Float64("bench-speed", 720, "Benchmark: simulated seconds per real second.")
 	)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	if !*fleetOnly && *benchOne == 0 {
+		resolved, err := resolveAssets(*assets)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+		*assets = resolved
+	}
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
 		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval,
 		benchWindow: *bWindow, benchSpeed: *bSpeed}
