@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -32,28 +30,11 @@ import (
 	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
+	"github.com/fleetlaps/fleetlaps/internal/logcapture"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
 
 func init() { testingManyManagers = true }
-
-// lockedLog collects every log line of the manager and the AD backend for the secret scan.
-type lockedLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedLog) line(prefix, args string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.buf.WriteString(prefix + " " + args + "\n")
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // watcher is the test's own view of the cluster: an informer on ManagedDevices, independent of
 // the demo's, recording what status showed over the run.
@@ -104,8 +85,8 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	logs := &lockedLog{}
-	ctrl.SetLogger(funcr.New(logs.line, funcr.Options{Verbosity: 1}))
+	logs, logger := logcapture.New(1)
+	ctrl.SetLogger(logger)
 	out, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +144,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
-func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen *watcher, logs *lockedLog, out *os.File) {
+func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen *watcher, logs *logcapture.Buffer, out *os.File) {
 	c := cp.client
 	var devices lapsv1.ManagedDeviceList
 	if err := c.List(ctx, &devices, client.InNamespace(demoNamespace)); err != nil {

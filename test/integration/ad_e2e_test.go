@@ -4,7 +4,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -14,12 +13,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"github.com/go-logr/logr/funcr"
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -36,6 +34,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad"
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad/adtest"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/logcapture"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
 
@@ -47,27 +46,11 @@ const (
 )
 
 var (
-	srv  *adtest.Server
-	k8s  client.Client
-	logs = &lockedBuffer{}
+	srv *adtest.Server
+	k8s client.Client
+	// logs holds every log line of the manager and the AD backend, for the secret scan.
+	logs *logcapture.Buffer
 )
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) line(prefix, args string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(prefix + " " + args + "\n")
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -75,7 +58,9 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	// Every log line of the manager and the AD backend goes to a buffer the tests scan for secrets.
-	ctrl.SetLogger(funcr.New(logs.line, funcr.Options{Verbosity: 1}))
+	var logger logr.Logger
+	logs, logger = logcapture.New(1)
+	ctrl.SetLogger(logger)
 	var err error
 	srv, err = adtest.Start(adtest.Options{Computers: fleetSize})
 	if err != nil {

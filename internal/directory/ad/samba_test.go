@@ -1,7 +1,6 @@
 package ad
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,10 +15,10 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/logcapture"
 )
 
 // fixture time base of hack/samba/gen-computers.py
@@ -310,10 +309,10 @@ func TestConcurrentUse(t *testing.T) {
 func TestSnapshot_recoversFromAConnectionDroppedMidPage(t *testing.T) {
 	proxy := newLDAPProxy(t, strings.TrimPrefix(srv.LDAPURL, "ldap://"))
 	proxy.cutAfter = 700 // in the middle of the second page of 500
-	var logs safeBuffer
+	logs, logger := logcapture.New(10)
 	d := newDir(t, testConfig(t, fleetBase, func(c *Config) {
 		c.URLs, c.CAFile, c.InsecureNoTLS = []string{proxy.URL()}, "", true
-	}), funcr.New(logs.write, funcr.Options{Verbosity: 10}))
+	}), logger)
 	snap, err := d.Snapshot(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -517,28 +516,10 @@ func TestTLSAndCredentials(t *testing.T) {
 	}
 }
 
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) write(prefix, args string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.WriteString(prefix + " " + args + "\n")
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Passwords never reach the logs: neither the fixture passwords (which the controller cannot
 // read anyway) nor the bind password, on success and error paths.
 func TestNoPasswordInLogs(t *testing.T) {
-	var logs safeBuffer
-	log := funcr.New(logs.write, funcr.Options{Verbosity: 10})
+	logs, log := logcapture.New(10)
 	ctx := context.Background()
 	d := newDir(t, testConfig(t), log)
 	snap, err := d.Snapshot(ctx)
