@@ -10,7 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/utils/clock"
-	ctrl "sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -28,7 +28,7 @@ const (
 )
 
 // IndexByActiveDevice extracts IndexRotationActiveDevice.
-func IndexByActiveDevice(o ctrl.Object) []string {
+func IndexByActiveDevice(o client.Object) []string {
 	r := o.(*lapsv1.RotationRequest)
 	if r.Status.Phase == lapsv1.RotationSucceeded || r.Status.Phase == lapsv1.RotationFailed {
 		return nil
@@ -49,7 +49,7 @@ func IndexByActiveDevice(o ctrl.Object) []string {
 }
 
 // IndexByEffectivePolicy extracts IndexDevicePolicy.
-func IndexByEffectivePolicy(o ctrl.Object) []string {
+func IndexByEffectivePolicy(o client.Object) []string {
 	d := o.(*lapsv1.ManagedDevice)
 	if d.Status.EffectivePolicy == nil {
 		return nil
@@ -59,7 +59,7 @@ func IndexByEffectivePolicy(o ctrl.Object) []string {
 
 // FieldIndexer is the part of manager.Manager's FieldIndexer the controllers need.
 type FieldIndexer interface {
-	IndexField(ctx context.Context, obj ctrl.Object, field string, extract ctrl.IndexerFunc) error
+	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
 }
 
 // SetupIndexes registers the controllers' own field indexes (dirsync.SetupIndexes registers
@@ -96,22 +96,22 @@ func asStalled(err error) (string, string, bool) {
 
 // patchStatusIfChanged patches the status subresource from before to obj, only when the status
 // differs semantically. It reports whether it wrote.
-func patchStatusIfChanged(ctx context.Context, c ctrl.Client, before, obj ctrl.Object, statusOf func(ctrl.Object) any) (bool, error) {
+func patchStatusIfChanged(ctx context.Context, c client.Client, before, obj client.Object, statusOf func(client.Object) any) (bool, error) {
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return false, nil
 	}
-	return true, c.Status().Patch(ctx, obj, ctrl.MergeFrom(before), ctrl.FieldOwner(FieldOwner))
+	return true, c.Status().Patch(ctx, obj, client.MergeFrom(before), client.FieldOwner(FieldOwner))
 }
 
 // patchStatusLocked is patchStatusIfChanged with optimistic locking: the patch carries the
 // resourceVersion read, so a reconcile working from a stale cache gets a Conflict instead of
 // overwriting newer status (RotationRequest results record side effects).
-func patchStatusLocked(ctx context.Context, c ctrl.Client, before, obj ctrl.Object, statusOf func(ctrl.Object) any) (bool, error) {
+func patchStatusLocked(ctx context.Context, c client.Client, before, obj client.Object, statusOf func(client.Object) any) (bool, error) {
 	if equality.Semantic.DeepEqual(statusOf(before), statusOf(obj)) {
 		return false, nil
 	}
-	patch := ctrl.MergeFromWithOptions(before, ctrl.MergeFromWithOptimisticLock{})
-	return true, c.Status().Patch(ctx, obj, patch, ctrl.FieldOwner(FieldOwner))
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	return true, c.Status().Patch(ctx, obj, patch, client.FieldOwner(FieldOwner))
 }
 
 // lowestRequeue merges step results: the earliest future time wins (schedule.NextAttention:
@@ -125,6 +125,6 @@ type Clock = clock.PassiveClock
 
 func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-func statusOfDevice(o ctrl.Object) any  { return o.(*lapsv1.ManagedDevice).Status }
-func statusOfRequest(o ctrl.Object) any { return o.(*lapsv1.RotationRequest).Status }
-func statusOfPolicy(o ctrl.Object) any  { return o.(*lapsv1.LapsPolicy).Status }
+func statusOfDevice(o client.Object) any  { return o.(*lapsv1.ManagedDevice).Status }
+func statusOfRequest(o client.Object) any { return o.(*lapsv1.RotationRequest).Status }
+func statusOfPolicy(o client.Object) any  { return o.(*lapsv1.LapsPolicy).Status }
