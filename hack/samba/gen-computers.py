@@ -9,17 +9,19 @@ of LAPS states, keyed by index modulo 10 (the Go tests rely on this table):
   8    expiry only (rotation requested, nothing backed up yet)
   9    encrypted password with one history entry
 
-Times: update = 2026-11-01T00:00:00Z + i minutes, expiry = update + 30 days.
+Times: update = T0 + i minutes, expiry = update + 30 days, where T0 is $SAMBA_FIXTURE_T0 (Unix
+seconds) or, unset, midnight UTC of the previous day: a fixed date would make every fixture
+expire a month after it was written and break every date-dependent test.
 Fake password values contain the marker "FLEETSECRET" so tests can scan logs for leaks.
 """
-import base64, struct, sys, uuid
+import base64, os, struct, sys, time, uuid
 
 base = sys.argv[1]
 n = int(sys.argv[2])
 start = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 ou = sys.argv[4] if len(sys.argv) > 4 else "OU=Fleet," + base
 EPOCH_DIFF = 11644473600
-T0 = 1793491200  # 2026-11-01T00:00:00Z
+T0 = int(os.environ.get("SAMBA_FIXTURE_T0") or (int(time.time()) // 86400 - 1) * 86400)
 
 
 def filetime(unix):

@@ -8,6 +8,8 @@
 #   SAMBA_EXTEND_SCHEMA=0   skip the LAPS schema extension (a domain without msLAPS-*)
 #   SAMBA_COMPUTERS=N       add N computer objects (cn=fleet-NNNNN, a mix of LAPS states, see
 #                           gen-computers.py) offline with ldbadd before start
+#   SAMBA_FIXTURE_T0=UNIX   time base of those computers' LAPS times (default: midnight UTC of the
+#                           previous day; printed back as SAMBA_FIXTURE_T0)
 #   SAMBA_IP=127.x.y.z      loopback address to bind (default: a random one)
 #   SAMBA_START=0           prepare everything but do not start samba; the caller runs
 #                           "samba -F --no-process-group -M single -s $SAMBA_CONF" itself (the Go
@@ -45,6 +47,7 @@ if [[ -z "${SAMBA_IP:-}" ]]; then
 	done
 fi
 IP=$SAMBA_IP
+SAMBA_FIXTURE_T0=${SAMBA_FIXTURE_T0:-$(( ($(date +%s) / 86400 - 1) * 86400 ))}
 T=$DIR/samba
 mkdir -p "$T" "$DIR/tls" "$DIR/run"
 
@@ -127,13 +130,14 @@ fi
 
 if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
 	log "adding $SAMBA_COMPUTERS computers"
-	python3 "$HERE/gen-computers.py" "$BASE" "$SAMBA_COMPUTERS" > "$DIR/computers.ldif"
+	SAMBA_FIXTURE_T0=$SAMBA_FIXTURE_T0 python3 "$HERE/gen-computers.py" "$BASE" "$SAMBA_COMPUTERS" > "$DIR/computers.ldif"
 	ldbadd -H "$SAM" "$DIR/computers.ldif" >/dev/null
 fi
 
 cat > "$DIR/env" <<ENV
 SAMBA_DIR=$DIR
 SAMBA_IP=$IP
+SAMBA_FIXTURE_T0=$SAMBA_FIXTURE_T0
 SAMBA_LDAPS_URL=ldaps://$IP:636
 SAMBA_LDAP_URL=ldap://$IP:389
 SAMBA_CA=$DIR/tls/ca.pem

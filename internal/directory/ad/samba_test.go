@@ -21,11 +21,9 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/logcapture"
 )
 
-// fixture time base of hack/samba/gen-computers.py
-var fixtureT0 = time.Unix(1793491200, 0).UTC()
-
+// fixtureExpiry is computer i's expiry as hack/samba/gen-computers.py wrote it.
 func fixtureExpiry(i int) time.Time {
-	return fixtureT0.Add(time.Duration(i)*time.Minute + 30*24*time.Hour)
+	return srv.FixtureT0.Add(time.Duration(i)*time.Minute + 30*24*time.Hour)
 }
 
 func fixtureVersion(i int) string { return fmt.Sprintf("5a5a0000-0000-0000-0000-%012x", i) }

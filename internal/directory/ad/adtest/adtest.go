@@ -44,6 +44,10 @@ type Server struct {
 	Base                   string
 	AdminDN, AdminPassword string
 	BindDN, BindPassword   string // the controller: outer LAPS ring only
+	// FixtureT0 is the time base of the generated computers' LAPS times (gen-computers.py:
+	// update = FixtureT0 + i minutes, expiry = update + 30 days): midnight UTC of the previous
+	// day, so the fixtures never expire with the calendar.
+	FixtureT0 time.Time
 	ReadOnlyDN, ROPassword string // authenticated user without LAPS write rights
 	Elapsed                time.Duration
 	env                    map[string]string
@@ -117,6 +121,12 @@ func Start(opts Options) (*Server, error) {
 		BindDN: env["SAMBA_BIND_DN"], BindPassword: env["SAMBA_BIND_PASSWORD"],
 		ReadOnlyDN: env["SAMBA_RO_DN"], ROPassword: env["SAMBA_RO_PASSWORD"],
 	}
+	t0, err := strconv.ParseInt(env["SAMBA_FIXTURE_T0"], 10, 64)
+	if err != nil {
+		_ = s.Stop()
+		return nil, fmt.Errorf("adtest: up.sh printed no usable SAMBA_FIXTURE_T0 (%q): %v", env["SAMBA_FIXTURE_T0"], err)
+	}
+	s.FixtureT0 = time.Unix(t0, 0).UTC()
 	if s.LDAPSURL == "" || s.BindDN == "" || env["SAMBA_CONF"] == "" {
 		_ = s.Stop()
 		return nil, fmt.Errorf("adtest: up.sh printed no connection details:\n%s\n%s", out, stderr.String())
