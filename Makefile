@@ -43,8 +43,13 @@ verify: generate manifests ## Fail when generated files are stale or gofmt/vet c
 envtest: ## Build kube-apiserver and etcd from source (cached in bin/k8s/).
 	hack/envtest-assets.sh
 
+.PHONY: packages
+packages: ## Install the Debian packages the tests need and the machine lacks (apt-get as root or through sudo).
+	hack/install-packages.sh
+
 .PHONY: test
-test: verify ## Run every test: unit, envtest (real kube-apiserver), Samba AD DC integration.
+test: packages ## Run every test: unit, envtest (real kube-apiserver), Samba AD DC integration.
+	@$(MAKE) --no-print-directory verify
 	@assets=$$(hack/envtest-assets.sh | tail -1); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
@@ -69,6 +74,7 @@ build: ## Build the manager and the kubectl plugin into bin/.
 
 .PHONY: demo
 demo: ## Run the whole system locally (see README).
+	@hack/install-packages.sh hack/demo-packages.txt
 	hack/demo.sh
 
 .PHONY: help

@@ -3,6 +3,6 @@
 # run cmd/demo against it.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-assets=$(WITH_KUBECTL=1 hack/envtest-assets.sh | tail -1)
+assets=$(FLEETLAPS_ENVTEST_KUBECTL=1 hack/envtest-assets.sh | tail -1)
 export PATH="$assets:$PATH"   # kubectl, built from source like the control plane
 exec go run ./cmd/demo --assets "$assets" "$@"

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Builds the envtest control plane (kube-apiserver + etcd, and kubectl with WITH_KUBECTL=1) from
+# Builds the envtest control plane (kube-apiserver + etcd, and kubectl with FLEETLAPS_ENVTEST_KUBECTL=1) from
 # the Go module proxy, because setup-envtest's binary downloads cannot be reached here. Recipe:
 # ../shared/ENVTEST-RECIPE.md. Binaries are cached in bin/k8s/<version>-<os>-<arch>/ and only the
 # missing ones are built. The LAST line of stdout is that directory (callers use `tail -1`);
-# progress goes to stderr.
+# progress goes to stderr. Inputs are read only from variables named FLEETLAPS_* (a caller's
+# unrelated OUT or K8S must not redirect or change the cache): FLEETLAPS_ENVTEST_DIR (cache
+# directory), FLEETLAPS_K8S_VERSION, FLEETLAPS_ETCD_VERSION, FLEETLAPS_ENVTEST_KUBECTL=1.
 set -euo pipefail
-K8S=${K8S:-1.37.2}
-ETCD=${ETCD:-3.7.3}
-WITH_KUBECTL=${WITH_KUBECTL:-0}
+K8S=${FLEETLAPS_K8S_VERSION:-1.37.2}
+ETCD=${FLEETLAPS_ETCD_VERSION:-3.7.3}
+WITH_KUBECTL=${FLEETLAPS_ENVTEST_KUBECTL:-0}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OUT=${OUT:-$ROOT/bin/k8s/$K8S-$(go env GOOS)-$(go env GOARCH)}
+OUT=${FLEETLAPS_ENVTEST_DIR:-$ROOT/bin/k8s/$K8S-$(go env GOOS)-$(go env GOARCH)}
 mkdir -p "$OUT"
 
 need_apiserver=0; need_etcd=0; need_kubectl=0

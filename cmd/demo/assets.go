@@ -29,7 +29,7 @@ func resolveAssets(flagValue string) (string, error) {
 	fmt.Fprintln(os.Stderr, ">> locating kube-apiserver and etcd (hack/envtest-assets.sh; the first run builds them from source, ~8 min)")
 	var out bytes.Buffer
 	cmd := exec.Command("bash", script)
-	cmd.Env = append(os.Environ(), "WITH_KUBECTL=1")
+	cmd.Env = append(os.Environ(), "FLEETLAPS_ENVTEST_KUBECTL=1")
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("building the control plane with %s: %w", script, err)
