@@ -150,10 +150,13 @@ type LapsPolicySpec struct {
 	ADPasswordEncryptionEnabled *bool `json:"adPasswordEncryptionEnabled,omitempty"`
 
 	// ADPasswordEncryptionPrincipal is the user or group allowed to decrypt (ActiveDirectory
-	// only): a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld. Unset means Domain Admins.
+	// only): a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld, e.g. CORP\Domain Admins.
+	// Names follow Active Directory's rules: spaces inside are allowed; / \ [ ] : ; | = , + * ? < >,
+	// quotes and control characters are not, nor a leading or trailing space or a trailing
+	// period. Unset means Domain Admins.
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^S-1-[0-9]+(-[0-9]+)+$') || self.matches(r'^[^\\/:*?"<>|@\s]+\\[^\\/:*?"<>|@\s]+$') || self.matches(r'^[^@\s\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$')`,message="adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\\name or name@domain.tld, entered as-is without quotes"
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^S-1-[0-9]+(-[0-9]+)+$') || self.matches(r'^[^\\/:*?"<>|@\x00-\x1f\x7f .](?:[^\\/:*?"<>|@\x00-\x1f\x7f]*[^\\/:*?"<>|@\x00-\x1f\x7f ])?\\(?:[^"/\\\[\]:;|=,+*?<>\x00-\x1f\x7f ][^"/\\\[\]:;|=,+*?<>\x00-\x1f\x7f]*)?[^"/\\\[\]:;|=,+*?<>\x00-\x1f\x7f .]$') || self.matches(r'^(?:[^"/\\\[\]:;|=,+*?<>@\x00-\x1f\x7f ][^"/\\\[\]:;|=,+*?<>@\x00-\x1f\x7f]*)?[^"/\\\[\]:;|=,+*?<>@\x00-\x1f\x7f .]@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$')`,message="adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\\name or name@domain.tld, entered as-is without quotes; a name may contain spaces but not / \\ [ ] : ; | = , + * ? < > quotes or control characters, and may not start or end with a space or end with a period"
 	// +optional
 	ADPasswordEncryptionPrincipal *string `json:"adPasswordEncryptionPrincipal,omitempty"`
 

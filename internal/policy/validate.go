@@ -29,16 +29,13 @@ const (
 	msgLegacyEntra     = "policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
 	msgLegacyComplex   = "passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
 	msgCSPDSRM         = "adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
-	msgPrincipal       = `adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld, entered as-is without quotes`
+	msgPrincipal       = `adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld, entered as-is without quotes; a name may contain spaces but not / \ [ ] : ; | = , + * ? < > quotes or control characters, and may not start or end with a space or end with a period`
 )
 
 var (
-	principalSID    = regexp.MustCompile(`^S-1-[0-9]+(-[0-9]+)+$`)
-	principalDomain = regexp.MustCompile(`^[^\\/:*?"<>|@\s]+\\[^\\/:*?"<>|@\s]+$`)
-	principalUPN    = regexp.MustCompile(`^[^@\s\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
-	dnsLabel        = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
-	hhmm            = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
-	zoneName        = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	hhmm     = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+	zoneName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$`)
 )
 
 var (
@@ -93,9 +90,9 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 	}
 	if spec.ADPasswordEncryptionPrincipal != nil {
 		v := *spec.ADPasswordEncryptionPrincipal
-		lerrs := length(p.Child("adPasswordEncryptionPrincipal"), v, 1, 256)
+		lerrs := length(p.Child("adPasswordEncryptionPrincipal"), v, 1, PrincipalMaxLength)
 		errs = append(errs, lerrs...)
-		if len(lerrs) == 0 && !principalSID.MatchString(v) && !principalDomain.MatchString(v) && !principalUPN.MatchString(v) {
+		if len(lerrs) == 0 && !ValidPrincipal(v) {
 			errs = append(errs, field.Invalid(p.Child("adPasswordEncryptionPrincipal"), v, msgPrincipal))
 		}
 	}
