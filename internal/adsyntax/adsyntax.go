@@ -26,8 +26,8 @@ type Filetime struct {
 }
 
 // ParseFiletime parses a FILETIME written as a decimal string (100 ns ticks since 1601-01-01 UTC).
-// "9223372036854775807" means never; "0" is 1601-01-01 (see Filetime). Negative or non-decimal
-// values are errors.
+// "9223372036854775807" means never; "0" is 1601-01-01 (see Filetime). Anything but decimal digits
+// (a sign included, "-0", "+5") is an error.
 func ParseFiletime(s string) (Filetime, error) {
 	if s == "" {
 		return Filetime{}, errors.New("empty value")
@@ -35,9 +35,11 @@ func ParseFiletime(s string) (Filetime, error) {
 	if len(s) > 20 {
 		return Filetime{}, fmt.Errorf("not a FILETIME: %d characters", len(s))
 	}
-	for i, c := range s {
-		if (c < '0' || c > '9') && (i != 0 || c != '-') {
-			return Filetime{}, fmt.Errorf("not a decimal FILETIME: %q", s)
+	// Digits only: strconv.ParseInt would take a sign, and "-0" or "+5" is not what a domain
+	// controller writes (a negative Large Integer is no time at all).
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return Filetime{}, fmt.Errorf("not an unsigned decimal FILETIME: %q", s)
 		}
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
@@ -45,8 +47,6 @@ func ParseFiletime(s string) (Filetime, error) {
 		return Filetime{}, fmt.Errorf("not a decimal FILETIME: %q", s)
 	}
 	switch {
-	case v < 0:
-		return Filetime{}, fmt.Errorf("negative FILETIME %d", v)
 	case v == FiletimeNever:
 		return Filetime{Never: true}, nil
 	}
