@@ -22,6 +22,7 @@ import (
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/dn"
 	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
@@ -234,12 +235,13 @@ func (s *Syncer) discover(ctx context.Context, log logr.Logger, snap *directory.
 	}
 }
 
-// InSearchBase reports whether dn lies under base (case-insensitive); an empty base matches all.
-func InSearchBase(dn, base string) bool {
+// InSearchBase reports whether the DN lies under base (compared as parsed DNs, case-folded);
+// an empty base matches all.
+func InSearchBase(distinguishedName, base string) bool {
 	if base == "" {
 		return true
 	}
-	return strings.HasSuffix(strings.ToLower(dn), strings.ToLower(base))
+	return dn.Within(distinguishedName, base)
 }
 
 var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
