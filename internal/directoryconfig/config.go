@@ -14,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -31,6 +32,8 @@ import (
 //	    bindDN: "CN=svc-fleetlaps,OU=Service Accounts,DC=corp,DC=example"
 //	    searchBases: ["OU=Workstations,DC=corp,DC=example"]
 //	  discovery: {enabled: true, namespace: fleet, searchBase: "OU=Workstations,DC=corp,DC=example"}
+//	  namespaces: [fleet, frontline]                     # who may use the connection
+//	  namespaceSelector: {matchLabels: {laps.fleetlaps.io/tenant: corp}}
 type File struct {
 	Directories []Connection `json:"directories"`
 }
@@ -52,6 +55,11 @@ type Connection struct {
 	UnavailableGracePeriod *metav1.Duration `json:"unavailableGracePeriod,omitempty"`
 	// Discovery creates ManagedDevice objects for directory devices that have none.
 	Discovery *Discovery `json:"discovery,omitempty"`
+	// Namespaces may use this connection (see Allows). With neither Namespaces nor
+	// NamespaceSelector set, no namespace may; the discovery namespace always may.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// NamespaceSelector admits the namespaces whose labels match; {} admits every namespace.
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
 // Discovery configures creation of ManagedDevices from directory records.
@@ -128,6 +136,10 @@ func (f *File) Validate() field.ErrorList {
 		if d := c.Discovery; d != nil && d.Enabled && d.Namespace == "" {
 			errs = append(errs, field.Required(p.Child("discovery", "namespace"), "discovered ManagedDevices need a namespace"))
 		}
+		if d := c.Discovery; d != nil && d.Namespace != "" && len(validation.IsDNS1123Label(d.Namespace)) > 0 {
+			errs = append(errs, field.Invalid(p.Child("discovery", "namespace"), d.Namespace, "must be a namespace name (a DNS label)"))
+		}
+		errs = append(errs, validateAccess(p, c)...)
 	}
 	return errs
 }
@@ -198,11 +210,12 @@ func Open(f *File, reg Registry) *Set {
 	return s
 }
 
-// NewSet wraps already-built directories (tests, demo).
+// NewSet wraps already-built directories (tests, demo). Every namespace may use them
+// (namespaceSelector: {}); tests of the namespace gate use Add with their own Connection.
 func NewSet(dirs ...directory.Directory) *Set {
 	s := &Set{entries: map[string]*Entry{}}
 	for _, d := range dirs {
-		s.entries[d.Name()] = &Entry{Config: Connection{Name: d.Name(), Type: d.Type()}, Directory: d}
+		s.entries[d.Name()] = &Entry{Config: Connection{Name: d.Name(), Type: d.Type(), NamespaceSelector: &metav1.LabelSelector{}}, Directory: d}
 		s.names = append(s.names, d.Name())
 	}
 	slices.Sort(s.names)
@@ -249,7 +262,7 @@ func (s *Set) Lookup(name string) (*Entry, error) {
 
 // Reason maps a Lookup error to a condition reason.
 func Reason(err error) string {
-	for _, e := range []error{ErrUnknownDirectory, ErrTypeUnsupported, ErrConnectionInvalid} {
+	for _, e := range []error{ErrUnknownDirectory, ErrTypeUnsupported, ErrConnectionInvalid, ErrNamespaceNotAllowed} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
