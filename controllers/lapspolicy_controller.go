@@ -128,12 +128,12 @@ func (r *LapsPolicyReconciler) reconcileValidate(_ context.Context, s *policySco
 	return nil
 }
 
-// reconcileDirectory looks the connection up. Sets: Stalled (UnknownDirectory,
-// DirectoryTypeUnsupported, DirectoryConfigInvalid).
-func (r *LapsPolicyReconciler) reconcileDirectory(_ context.Context, s *policyScope) error {
-	e, err := r.Directories.Lookup(s.policy.Spec.DirectoryRef.Name)
+// reconcileDirectory looks the connection up and applies its namespace gate. Sets: Stalled
+// (UnknownDirectory, DirectoryTypeUnsupported, DirectoryConfigInvalid, DirectoryNotAllowed).
+func (r *LapsPolicyReconciler) reconcileDirectory(ctx context.Context, s *policyScope) error {
+	e, err := directoryFor(ctx, r.Client, r.Directories, s.policy.Spec.DirectoryRef.Name, s.policy.Namespace)
 	if err != nil {
-		return stalled(directoryconfig.Reason(err), err)
+		return err
 	}
 	s.entry = e
 	if s.policy.Spec.BackupDirectory == lapsv1.BackupDirectoryEntraID {
@@ -335,6 +335,17 @@ func (r *LapsPolicyReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*
 		For(&lapsv1.LapsPolicy{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Owns(&corev1.ConfigMap{}).
 		Watches(&lapsv1.ManagedDevice{}, devicePolicyHandler{})
+	if hasNamespaceSelector(r.Directories) {
+		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(objectsInNamespace(mgr.GetClient(),
+			func() client.ObjectList { return &lapsv1.LapsPolicyList{} },
+			func(l client.ObjectList) []string {
+				var out []string
+				for _, p := range l.(*lapsv1.LapsPolicyList).Items {
+					out = append(out, p.Name)
+				}
+				return out
+			})), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
 	for _, o := range opts {
 		o(b)
 	}

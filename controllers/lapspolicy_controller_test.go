@@ -145,7 +145,7 @@ func TestLapsPolicyReconciler_entraPublishesAndWithdraws(t *testing.T) {
 	p.Spec.PassphraseLength = ptr.To[int32](8) // ignored: the complexity makes character passwords
 	e := newEnv(t, p)
 	entra := directorytest.New("cloud", directory.TypeEntraID, e.clock.Now)
-	e.dirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID}, Directory: entra})
+	e.dirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID, Namespaces: []string{ns}}, Directory: entra})
 	if err := e.reconcilePolicy("cloudpol"); err != nil {
 		t.Fatal(err)
 	}

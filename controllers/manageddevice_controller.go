@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -137,13 +138,13 @@ func (r *ManagedDeviceReconciler) heartbeat() time.Duration {
 	return r.HeartbeatInterval
 }
 
-// reconcileDirectory looks the connection up. Sets: Stalled (UnknownDirectory,
-// DirectoryTypeUnsupported, DirectoryConfigInvalid).
-func (r *ManagedDeviceReconciler) reconcileDirectory(_ context.Context, s *deviceScope) error {
-	e, err := r.Directories.Lookup(s.device.Spec.DirectoryRef.Name)
+// reconcileDirectory looks the connection up and applies its namespace gate. Sets: Stalled
+// (UnknownDirectory, DirectoryTypeUnsupported, DirectoryConfigInvalid, DirectoryNotAllowed).
+func (r *ManagedDeviceReconciler) reconcileDirectory(ctx context.Context, s *deviceScope) error {
+	e, err := directoryFor(ctx, r.Client, r.Directories, s.device.Spec.DirectoryRef.Name, s.device.Namespace)
 	if err != nil {
 		s.dirErr = err
-		return stalled(directoryconfig.Reason(err), err)
+		return err
 	}
 	s.dirType = e.Config.Type
 	return nil
@@ -180,6 +181,10 @@ func (r *ManagedDeviceReconciler) reconcileRecord(_ context.Context, s *deviceSc
 	name := s.device.Spec.DirectoryRef.Name
 	s.state, s.haveState = r.Store.State(name)
 	s.record, s.haveRecord = r.Store.Lookup(name, s.device.Spec.Identity)
+	// The spec's identity is namespace input: it must name the object the snapshot holds.
+	if _, err := r.Store.Resolve(name, s.device.Spec.Identity); errors.Is(err, dirsync.ErrIdentityMismatch) {
+		return stalled(dirsync.ResolveReason(err), err)
+	}
 	return nil
 }
 
@@ -302,6 +307,17 @@ func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...fun
 		Watches(&lapsv1.LapsPolicy{}, handler.EnqueueRequestsFromMapFunc(r.devicesOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lapsv1.RotationRequest{}, handler.EnqueueRequestsFromMapFunc(devicesOfRequest))
+	if hasNamespaceSelector(r.Directories) {
+		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(objectsInNamespace(mgr.GetClient(),
+			func() client.ObjectList { return &lapsv1.ManagedDeviceList{} },
+			func(l client.ObjectList) []string {
+				var out []string
+				for _, d := range l.(*lapsv1.ManagedDeviceList).Items {
+					out = append(out, d.Name)
+				}
+				return out
+			})), builder.WithPredicates(predicate.LabelChangedPredicate{}))
+	}
 	if r.DeviceEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.DeviceEvents, &handler.TypedEnqueueRequestForObject[*lapsv1.ManagedDevice]{}))
 	}

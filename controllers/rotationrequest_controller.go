@@ -100,6 +100,9 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 
 	err := r.reconcileTargets(ctx, s)
 	if err == nil {
+		err = r.reconcileAccess(ctx, s)
+	}
+	if err == nil {
 		// Evidence first: devices that rotated free their concurrency slot for this pass.
 		r.reconcileEvidence(ctx, s)
 		err = r.reconcileSchedule(ctx, s)
@@ -219,6 +222,40 @@ func (r *RotationRequestReconciler) reconcileTargets(ctx context.Context, s *rot
 		r.Recorder.Eventf(s.req, nil, "Normal", "Accepted", "ExpandTargets", "rotation of %d device(s) requested by %s: %s", len(names), s.requester(), s.req.Spec.Reason)
 	}
 	return nil
+}
+
+// reconcileAccess applies each target's connection gate before anything is scheduled: a
+// request in a namespace a target's connection does not admit is Stalled (DirectoryNotAllowed)
+// as a whole, and no directory call is made for it.
+func (r *RotationRequestReconciler) reconcileAccess(ctx context.Context, s *rotationScope) error {
+	checked := map[string]bool{}
+	for _, res := range s.req.Status.Results {
+		if res.State != lapsv1.DeviceRotationPending && res.State != lapsv1.DeviceRotationRequested {
+			continue
+		}
+		d, err := r.device(ctx, s, res.Device)
+		if err != nil {
+			return err
+		}
+		if d == nil || checked[d.Spec.DirectoryRef.Name] {
+			continue
+		}
+		checked[d.Spec.DirectoryRef.Name] = true
+		_, err = directoryFor(ctx, r.Client, r.Directories, d.Spec.DirectoryRef.Name, s.req.Namespace)
+		if reason, _, ok := asStalled(err); ok && reason != ReasonDirectoryNotAllowed {
+			continue // an unusable connection fails only its own devices (reconcileWrite)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resolveTarget finds the device's write target in its connection's snapshot (dirsync.Resolve:
+// ErrNoSnapshot means wait; ErrNotInDirectory and ErrIdentityMismatch fail the device).
+func (r *RotationRequestReconciler) resolveTarget(d *lapsv1.ManagedDevice) (directory.DeviceRecord, error) {
+	return r.Store.Resolve(d.Spec.DirectoryRef.Name, d.Spec.Identity)
 }
 
 func (r *RotationRequestReconciler) device(ctx context.Context, s *rotationScope, name string) (*lapsv1.ManagedDevice, error) {
@@ -350,12 +387,20 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 				continue
 			}
 		}
+		rec, err := r.resolveTarget(d)
+		if errors.Is(err, dirsync.ErrNoSnapshot) {
+			res.Message = "waiting for the first snapshot of directory " + d.Spec.DirectoryRef.Name
+			s.next = append(s.next, s.now.Add(snapshotWait))
+			continue
+		}
+		if err != nil {
+			failTarget(res, err)
+			continue
+		}
 		res.State = lapsv1.DeviceRotationRequested
 		res.RequestedAt = mtime(s.now)
 		res.Message = "intent recorded; writing the directory"
-		if rec, ok := r.Store.Lookup(d.Spec.DirectoryRef.Name, d.Spec.Identity); ok {
-			res.PreviousPasswordVersion = rec.CurrentPasswordVersion
-		}
+		res.PreviousPasswordVersion = rec.CurrentPasswordVersion
 	}
 	return nil
 }
@@ -387,7 +432,18 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 				continue
 			}
 		}
-		ref := deviceRef(d, r.Store)
+		// The write goes to the object the connection's own snapshot holds for the device,
+		// never to a DN taken from the spec.
+		rec, err := r.resolveTarget(d)
+		if errors.Is(err, dirsync.ErrNoSnapshot) {
+			s.next = append(s.next, s.now.Add(snapshotWait))
+			continue
+		}
+		if err != nil {
+			failTarget(res, err)
+			continue
+		}
+		ref := dirsync.TargetOf(rec)
 		res.Attempts++
 		if err := e.Directory.RequestRotation(ctx, ref, res.RequestedAt.Time); err != nil {
 			if ctx.Err() != nil {
@@ -396,7 +452,7 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 				continue
 			}
 			metrics.Rotations.WithLabelValues("write_error").Inc()
-			if errors.Is(err, directory.ErrNotFound) || errors.Is(err, directory.ErrPermissionDenied) {
+			if errors.Is(err, directory.ErrNotFound) || errors.Is(err, directory.ErrPermissionDenied) || errors.Is(err, directory.ErrOutOfScope) {
 				res.State = lapsv1.DeviceRotationFailed
 				res.Message = fmt.Sprintf("directory write failed: %s", directoryErrorKind(err))
 				metrics.Rotations.WithLabelValues("failed").Inc()
@@ -421,23 +477,15 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 	s.writeErr = errors.Join(errs...)
 }
 
-func deviceRef(d *lapsv1.ManagedDevice, store *dirsync.Store) directory.DeviceRef {
-	var ref directory.DeviceRef
-	rec, found := store.Lookup(d.Spec.DirectoryRef.Name, d.Spec.Identity)
-	if ad := d.Spec.Identity.ActiveDirectory; ad != nil {
-		ref.Key, ref.DistinguishedName = strings.ToLower(ad.ObjectGUID), ad.DistinguishedName
-	}
-	if en := d.Spec.Identity.EntraID; en != nil {
-		ref.Key, ref.ManagedDeviceID = strings.ToLower(en.DeviceID), en.ManagedDeviceID
-	}
-	if found {
-		ref.Key = rec.Key
-		ref.Legacy = rec.Source == directory.SourceLegacy
-		if ref.ManagedDeviceID == "" {
-			ref.ManagedDeviceID = rec.ManagedDeviceID
-		}
-	}
-	return ref
+// snapshotWait is how long a request waits before looking again for a connection's first
+// snapshot (the device watch usually wakes it sooner).
+const snapshotWait = 10 * time.Second
+
+// failTarget ends a device whose identity does not resolve in its connection's snapshot.
+func failTarget(res *lapsv1.DeviceRotationResult, err error) {
+	res.State = lapsv1.DeviceRotationFailed
+	res.Message = err.Error() + "; nothing was written" // the message starts with the reason
+	metrics.Rotations.WithLabelValues("failed").Inc()
 }
 
 // reconcileEvidence marks Requested devices Rotated when the snapshot shows a new password

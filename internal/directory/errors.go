@@ -28,6 +28,10 @@ const (
 	ErrThrottled ErrorKind = "Throttled"
 	// ErrInvalidConfig: the connection configuration is unusable.
 	ErrInvalidConfig ErrorKind = "InvalidConfig"
+	// ErrOutOfScope: the target is not an object of the connection: its DN lies outside the
+	// search bases, or the object at that DN is not the device the call names. Nothing was
+	// written.
+	ErrOutOfScope ErrorKind = "OutOfScope"
 )
 
 // Error is a classified directory failure.
