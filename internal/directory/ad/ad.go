@@ -28,6 +28,7 @@ import (
 
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/dn"
 )
 
 // Options are the non-config collaborators of a Directory.
@@ -690,6 +691,12 @@ func (d *Directory) CheckSchema(ctx context.Context) (directory.SchemaReport, er
 
 // RequestRotation writes the expiration time (legacy: ms-Mcs-AdmPwdExpirationTime) to at.
 // Writing the same value again is harmless, so the call is idempotent.
+//
+// The target must be an object of this connection: a DN outside the search bases is refused
+// with ErrOutOfScope before anything is sent, and when the call names the objectGUID too, the
+// object is found by GUID under the search bases and must sit at that DN (one search before the
+// modify). The controller resolves both from its own snapshot; this check holds even for a caller
+// that does not.
 func (d *Directory) RequestRotation(ctx context.Context, device directory.DeviceRef, at time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -698,40 +705,68 @@ func (d *Directory) RequestRotation(ctx context.Context, device directory.Device
 		attr = attrLegacyExpiration
 	}
 	value := adsyntax.FormatFiletime(at)
+	var target string
 	err := d.withConn(ctx, "requestRotation", func(conn *ldap.Conn) error {
-		dn := device.DistinguishedName
-		if dn == "" {
-			var err error
-			if dn, err = d.findByGUIDLocked(conn, device.Key); err != nil {
+		bases := d.searchBasesLocked()
+		target = device.DistinguishedName
+		if target != "" && !dn.WithinAny(target, bases) {
+			return directory.NewError(directory.ErrOutOfScope, d.cfg.Name, "requestRotation",
+				fmt.Errorf("%q is outside the search bases %q", target, bases))
+		}
+		if device.Key != "" {
+			found, err := d.findByGUIDLocked(conn, device.Key, bases)
+			if err != nil {
 				return err
 			}
+			if target == "" {
+				target = found
+			} else if !dn.Equal(found, target) {
+				return directory.NewError(directory.ErrOutOfScope, d.cfg.Name, "requestRotation",
+					fmt.Errorf("the computer with objectGUID %s is %q, not %q", device.Key, found, target))
+			}
 		}
-		req := ldap.NewModifyRequest(dn, nil)
+		req := ldap.NewModifyRequest(target, nil)
 		req.Replace(attr, []string{value})
 		return conn.Modify(req)
 	})
 	if err != nil {
 		return err
 	}
-	d.log.Info("rotation requested", "directory", d.cfg.Name, "dn", device.DistinguishedName, "key", device.Key,
+	d.log.Info("rotation requested", "directory", d.cfg.Name, "dn", target, "key", device.Key,
 		"attribute", attr, "at", at.UTC().Format(time.RFC3339))
 	return nil
 }
 
-func (d *Directory) findByGUIDLocked(conn *ldap.Conn, key string) (string, error) {
+// searchBasesLocked is where this connection's computers live: the configured search bases, or
+// the domain naming context.
+func (d *Directory) searchBasesLocked() []string {
+	if len(d.cfg.SearchBases) > 0 {
+		return d.cfg.SearchBases
+	}
+	return []string{d.dc.defaultNC}
+}
+
+func (d *Directory) findByGUIDLocked(conn *ldap.Conn, key string, bases []string) (string, error) {
 	raw, err := adsyntax.GUIDBytes(key)
 	if err != nil {
 		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("device key: %w", err))
 	}
-	res, err := conn.Search(ldap.NewSearchRequest(d.dc.defaultNC, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2,
-		int(d.cfg.Timeout.Seconds()), false, "(&(objectClass=computer)(objectGUID="+escapeBytes(raw)+"))", []string{"1.1"}, nil))
-	if err != nil {
-		return "", err
+	filter := "(&(objectClass=computer)(objectGUID=" + escapeBytes(raw) + "))"
+	var found []string
+	for _, base := range bases {
+		res, err := conn.Search(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 2,
+			int(d.cfg.Timeout.Seconds()), false, filter, []string{"1.1"}, nil))
+		if err != nil {
+			return "", err
+		}
+		for _, e := range res.Entries {
+			found = append(found, e.DN)
+		}
 	}
-	if len(res.Entries) != 1 {
-		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("no computer with objectGUID %s", key))
+	if len(found) == 0 {
+		return "", directory.NewError(directory.ErrNotFound, d.cfg.Name, "requestRotation", fmt.Errorf("no computer with objectGUID %s under the search bases", key))
 	}
-	return res.Entries[0].DN, nil
+	return found[0], nil
 }
 
 func escapeBytes(b []byte) string {

@@ -686,3 +686,54 @@ func TestSnapshot_updateTimeFollowsADeviceRotation(t *testing.T) {
 		t.Errorf("cleared password: source=%q update=%v", cleared.Source, cleared.PasswordUpdateTime)
 	}
 }
+
+// A connection writes only to its own objects: the DN must lie under its search bases, and the
+// object there must be the one the objectGUID names. Nothing is modified otherwise.
+func TestRequestRotation_refusesTargetsOutsideTheConnection(t *testing.T) {
+	ctx := context.Background()
+	snap, err := newDir(t, testConfig(t), logr.Discard()).Snapshot(ctx) // the whole domain, for keys
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := byName(snap)
+	fleet := newDir(t, testConfig(t, fleetBase), logr.Discard())
+	at := time.Date(2027, 1, 2, 3, 4, 5, 0, time.UTC)
+	special := all[specialNever]
+	cases := map[string]struct {
+		ref  directory.DeviceRef
+		want directory.ErrorKind
+	}{
+		"a DN outside the search bases":             {directory.DeviceRef{DistinguishedName: special.DistinguishedName}, directory.ErrOutOfScope},
+		"a look-alike OU is not the search base":    {directory.DeviceRef{DistinguishedName: "CN=fleet-00040,OU=Old-OU=Fleet," + srv.Base}, directory.ErrOutOfScope},
+		"another computer's DN for this objectGUID": {directory.DeviceRef{Key: all["fleet-00040"].Key, DistinguishedName: fleetDN(41)}, directory.ErrOutOfScope},
+		"an objectGUID outside the search bases":    {directory.DeviceRef{Key: special.Key}, directory.ErrNotFound},
+		"its DN with an in-scope DN":                {directory.DeviceRef{Key: special.Key, DistinguishedName: fleetDN(40)}, directory.ErrNotFound},
+	}
+	watched := []string{special.DistinguishedName, fleetDN(40), fleetDN(41)}
+	before := map[string]string{}
+	for _, w := range watched {
+		before[w] = readAttr(t, w, attrExpiration)
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := fleet.RequestRotation(ctx, tc.ref, at)
+			if directory.KindOf(err) != tc.want {
+				t.Fatalf("err = %v, want %s", err, tc.want)
+			}
+			for _, w := range watched {
+				if got := readAttr(t, w, attrExpiration); got != before[w] {
+					t.Fatalf("%s was modified: %s -> %s", w, before[w], got)
+				}
+			}
+		})
+	}
+	// The same call with the matching DN (in another case) is written.
+	ok := directory.DeviceRef{Key: all["fleet-00040"].Key, DistinguishedName: strings.ToLower(fleetDN(40))}
+	if err := fleet.RequestRotation(ctx, ok, at); err != nil {
+		t.Fatal(err)
+	}
+	got, err := adsyntax.ParseFiletime(readAttr(t, fleetDN(40), attrExpiration))
+	if err != nil || !got.Time.Equal(at) {
+		t.Fatalf("read back %v (%v), want %v", got.Time, err, at)
+	}
+}
