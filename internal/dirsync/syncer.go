@@ -152,14 +152,23 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 			changed[ik] = true
 		}
 	}
+	// known holds the identities that discovery's own namespace already has. Objects in other
+	// namespaces do not count: a namespace that names a computer first must not keep discovery
+	// from creating it where the connection's admin wants it (no squatting).
 	known := map[string]bool{}
+	discoveryNamespace := ""
+	if s.Discovery != nil {
+		discoveryNamespace = s.Discovery.Namespace
+	}
 	n := 0
 	for i := range devices.Items {
 		d := &devices.Items[i]
 		keys := Keys(name, d.Spec.Identity)
 		hit := all
 		for _, k := range keys {
-			known[k] = true
+			if d.Namespace == discoveryNamespace {
+				known[k] = true
+			}
 			hit = hit || changed[k]
 		}
 		if hit {
@@ -199,7 +208,8 @@ func (s *Syncer) send(ctx context.Context, d *lapsv1.ManagedDevice) {
 	}
 }
 
-// discover creates ManagedDevices for records that have none. It never updates or deletes.
+// discover creates ManagedDevices, in the discovery namespace only, for records that have none
+// there. It never updates or deletes.
 func (s *Syncer) discover(ctx context.Context, log logr.Logger, snap *directory.Snapshot, known map[string]bool) {
 	name := s.Directory.Name()
 	keys := make([]string, 0, len(snap.Devices))

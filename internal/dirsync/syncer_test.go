@@ -210,6 +210,36 @@ func TestSyncer_discoveryCreatesMissingDevicesOnly(t *testing.T) {
 	}
 }
 
+// Another namespace that names a computer first (same name, same objectGUID, same connection)
+// does not keep discovery from creating it in the discovery namespace, nor is its object touched.
+func TestSyncer_discoveryIsNotSquatted(t *testing.T) {
+	squat := device("pc2", 2)
+	squat.Namespace = "team-b"
+	squat.Labels = map[string]string{"owner": "team-b"}
+	h := newHarness(t, squat)
+	h.syncer.Discovery = &directoryconfig.Discovery{Enabled: true, Namespace: "fleet"}
+	h.dir.Put(record("pc2", 2))
+	h.syncer.SyncOnce(context.Background())
+
+	var got lapsv1.ManagedDevice
+	if err := h.client.Get(context.Background(), client.ObjectKey{Namespace: "fleet", Name: "pc2"}, &got); err != nil {
+		t.Fatalf("discovery did not create fleet/pc2: %v", err)
+	}
+	if got.Spec.Identity.ActiveDirectory.ObjectGUID != guid(2) || got.Labels[LabelDiscovered] != "true" {
+		t.Fatalf("fleet/pc2 = %+v", got)
+	}
+	var other lapsv1.ManagedDevice
+	if err := h.client.Get(context.Background(), client.ObjectKey{Namespace: "team-b", Name: "pc2"}, &other); err != nil || other.Labels["owner"] != "team-b" || other.Labels[LabelDiscovered] != "" {
+		t.Fatalf("team-b/pc2 was touched: %+v %v", other.Labels, err)
+	}
+	// The next pass creates nothing more.
+	h.syncer.SyncOnce(context.Background())
+	var list lapsv1.ManagedDeviceList
+	if err := h.client.List(context.Background(), &list); err != nil || len(list.Items) != 2 {
+		t.Fatalf("devices after the second pass: %d %v", len(list.Items), err)
+	}
+}
+
 func keys[V any](m map[string]V) []string {
 	var out []string
 	for k := range m {
