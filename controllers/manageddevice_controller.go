@@ -1,12 +1,12 @@
 package controllers
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -219,10 +219,26 @@ func RotationRequestNameFor(device, value string) string {
 }
 
 // reconcileRotateAnnotation turns a new laps.fleetlaps.io/rotate-requested-at value into one
-// RotationRequest, then acknowledges it in status.lastRotateAnnotation.
+// RotationRequest, then acknowledges it in status.lastRotateAnnotation. While a request for the
+// device is still active, a new value joins it instead: repeating the annotation neither starts a
+// second write nor a fresh attempt count that would skip the device's failure backoff.
 func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context, s *deviceScope) error {
 	v, ok := s.device.Annotations[lapsv1.AnnotationRotateRequestedAt]
 	if !ok || v == "" || v == s.device.Status.LastRotateAnnotation {
+		return nil
+	}
+	if !s.haveRotations {
+		return nil // the active requests are unknown; the next visit decides
+	}
+	requester := s.device.Annotations[lapsv1.AnnotationRotateRequestedBy]
+	name := RotationRequestNameFor(s.device.Name, v)
+	if len(s.active) > 0 && !slices.Contains(s.active, name) {
+		s.device.Status.LastRotateAnnotation = v
+		s.device.Status.LastRotationRequest = s.active[0]
+		if r.Recorder != nil {
+			r.Recorder.Eventf(s.device, nil, "Normal", "RotationAlreadyRequested", "JoinRotationRequest",
+				"%s: RotationRequest %s is still active for this device; no new request", annotationReason(s.device, v, requester), s.active[0])
+		}
 		return nil
 	}
 	// The device's labels travel with the request, so a --shard-selector manager sees it.
@@ -231,15 +247,15 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 		lbls[k] = val
 	}
 	lbls["laps.fleetlaps.io/device"] = truncateLabel(s.device.Name)
+	annotations := map[string]string{lapsv1.AnnotationRotateRequestedAt: v}
+	if requester != "" {
+		annotations[lapsv1.AnnotationRotateRequestedBy] = requester
+	}
 	rr := &lapsv1.RotationRequest{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: RotationRequestNameFor(s.device.Name, v), Namespace: s.device.Namespace,
-			Labels:      lbls,
-			Annotations: map[string]string{lapsv1.AnnotationRotateRequestedAt: v},
-		},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.device.Namespace, Labels: lbls, Annotations: annotations},
 		Spec: lapsv1.RotationRequestSpec{
 			DeviceName: s.device.Name,
-			Reason:     truncate(annotationReason(s.device, v), 1024),
+			Reason:     truncate(annotationReason(s.device, v, requester), 1024),
 		},
 	}
 	err := r.Client.Create(ctx, rr, client.FieldOwner(FieldOwner))
@@ -256,35 +272,15 @@ func (r *ManagedDeviceReconciler) reconcileRotateAnnotation(ctx context.Context,
 	return nil
 }
 
-// annotationReason is the audit text of an annotation-made RotationRequest: the value and the
-// field manager that set the annotation (kubectl-annotate, argocd-server, ...), taken from
-// managedFields since the annotation itself carries no identity. spec.requestedBy records the
-// controller's identity (it creates the request).
-func annotationReason(d *lapsv1.ManagedDevice, value string) string {
+// annotationReason is the audit text of an annotation-made RotationRequest: the value and who set
+// it, as admission recorded in rotate-requested-by (spec.requestedBy names the controller, which
+// creates the request).
+func annotationReason(d *lapsv1.ManagedDevice, value, requester string) string {
 	reason := fmt.Sprintf("annotation %s=%s on ManagedDevice %s", lapsv1.AnnotationRotateRequestedAt, value, d.Name)
-	if m := annotationManager(d, lapsv1.AnnotationRotateRequestedAt); m != "" {
-		reason += ", set by field manager " + m
+	if requester == "" {
+		return reason + ", set by a user admission did not record"
 	}
-	return reason
-}
-
-func annotationManager(o metav1.Object, key string) string {
-	needle := []byte(`"f:` + key + `"`)
-	var best string
-	var at time.Time
-	for _, mf := range o.GetManagedFields() {
-		if mf.FieldsV1 == nil || !bytes.Contains(mf.FieldsV1.Raw, needle) {
-			continue
-		}
-		t := time.Time{}
-		if mf.Time != nil {
-			t = mf.Time.Time
-		}
-		if best == "" || t.After(at) {
-			best, at = mf.Manager, t
-		}
-	}
-	return best
+	return reason + ", set by " + requester
 }
 
 func truncate(s string, n int) string {

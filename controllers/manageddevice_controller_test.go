@@ -239,14 +239,16 @@ func TestManagedDeviceReconciler_rotateAnnotationCreatesOneRequest(t *testing.T)
 	}
 }
 
-func TestAnnotationReasonNamesTheFieldManager(t *testing.T) {
+func TestAnnotationReasonNamesTheRecordedRequester(t *testing.T) {
 	d := newDevice("pc1", 1, nil)
+	// managedFields name a field manager any client may claim: they are not read.
 	d.ManagedFields = []metav1.ManagedFieldsEntry{
-		{Manager: "kubectl-create", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}},
 		{Manager: "argocd-server", Time: &metav1.Time{Time: t0}, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:laps.fleetlaps.io/rotate-requested-at":{}}}}`)}},
 	}
-	got := annotationReason(d, "now")
-	if got != "annotation laps.fleetlaps.io/rotate-requested-at=now on ManagedDevice pc1, set by field manager argocd-server" {
+	if got := annotationReason(d, "now", "alice@corp.example"); got != "annotation laps.fleetlaps.io/rotate-requested-at=now on ManagedDevice pc1, set by alice@corp.example" {
+		t.Fatalf("reason %q", got)
+	}
+	if got := annotationReason(d, "now", ""); strings.Contains(got, "argocd") || !strings.Contains(got, "did not record") {
 		t.Fatalf("reason %q", got)
 	}
 }

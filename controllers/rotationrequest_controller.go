@@ -387,6 +387,15 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 				continue
 			}
 		}
+		// A new request does not restart the device's failure backoff (a repeated rotate
+		// annotation or request would otherwise write again at once after each failure).
+		if failed, last := d.Status.FailedRotationAttempts, d.Status.LastFailureTime; failed > 0 && last != nil {
+			if next := retryAt(failed, last.Time); s.now.Before(next) {
+				res.Message = fmt.Sprintf("waiting: the device's last %d rotation attempt(s) failed; next attempt at %s", failed, rfc3339(next))
+				s.next = append(s.next, next)
+				continue
+			}
+		}
 		rec, err := r.resolveTarget(d)
 		if errors.Is(err, dirsync.ErrNoSnapshot) {
 			res.Message = "waiting for the first snapshot of directory " + d.Spec.DirectoryRef.Name

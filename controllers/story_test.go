@@ -140,7 +140,7 @@ func TestStory_expiryRotationEvidenceSucceeded(t *testing.T) {
 	if rr.Spec.RequestedBy == "" {
 		t.Fatal("requestedBy not recorded by admission")
 	}
-	if !strings.Contains(rr.Spec.Reason, "set by field manager") {
+	if by := rr.Annotations[lapsv1.AnnotationRotateRequestedBy]; by == "" || !strings.Contains(rr.Spec.Reason, "set by "+by) {
 		t.Fatalf("reason does not name who set the annotation: %q", rr.Spec.Reason)
 	}
 	if calls := callsFor(guidOf(201)); len(calls) != 1 || !calls[0].At.Equal(rr.Status.Results[0].RequestedAt.Time) {

@@ -95,6 +95,7 @@ func runSuite(m *testing.M) int {
 		return 1
 	}
 	mgr.GetWebhookServer().Register(fleetwebhook.RotationRequestPath, &webhook.Admission{Handler: fleetwebhook.RequestedBy{}})
+	mgr.GetWebhookServer().Register(fleetwebhook.ManagedDevicePath, &webhook.Admission{Handler: fleetwebhook.RotateRequester{}})
 	suite = comps
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()

@@ -193,3 +193,80 @@ func TestWriteTarget_waitsForTheFirstSnapshot(t *testing.T) {
 		t.Fatal(fmt.Sprint("writes after the snapshot: ", n))
 	}
 }
+
+// A repeated rotate annotation joins the active request; after a failure, a new request waits for
+// the device's backoff instead of writing at once.
+func TestRotateAnnotation_joinsTheActiveRequestAndKeepsTheBackoff(t *testing.T) {
+	d := newDevice("pc1", 1, nil)
+	d.Annotations = map[string]string{lapsv1.AnnotationRotateRequestedAt: "t1", lapsv1.AnnotationRotateRequestedBy: "alice"}
+	e := newEnv(t, d, newPolicy("base", lapsv1.PolicyRootCSP, 0, nil))
+	e.dir.Put(newRecord("pc1", 1, t0.Add(-time.Hour)))
+	e.sync()
+	e.reconcileDevice("pc1")
+	first := RotationRequestNameFor("pc1", "t1")
+	rr := e.request(first)
+	if rr.Annotations[lapsv1.AnnotationRotateRequestedBy] != "alice" || !strings.Contains(rr.Spec.Reason, "set by alice") {
+		t.Fatalf("request %s: annotations %v reason %q", rr.Name, rr.Annotations, rr.Spec.Reason)
+	}
+	// The write fails; the request keeps retrying on its own backoff.
+	e.dir.FailNext("requestRotation", fmt.Errorf("busy: %w", directory.ErrThrottled))
+	if _, err := e.reconcileRequest(e.rotationReconciler(), first); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcileDevice("pc1")
+	if got := e.device("pc1").Status.FailedRotationAttempts; got != 1 {
+		t.Fatalf("failedRotationAttempts = %d", got)
+	}
+
+	// Annotating again while it is active joins it.
+	for _, v := range []string{"t2", "t3"} {
+		dev := e.device("pc1")
+		dev.Annotations[lapsv1.AnnotationRotateRequestedAt] = v
+		dev.Annotations[lapsv1.AnnotationRotateRequestedBy] = "bob"
+		if err := e.client.Update(context.Background(), dev); err != nil {
+			t.Fatal(err)
+		}
+		e.reconcileDevice("pc1")
+	}
+	var list lapsv1.RotationRequestList
+	if err := e.client.List(context.Background(), &list); err != nil || len(list.Items) != 1 {
+		t.Fatalf("requests: %d %v, want the one active request", len(list.Items), err)
+	}
+	got := e.device("pc1")
+	if got.Status.LastRotateAnnotation != "t3" || got.Status.LastRotationRequest != first || got.Status.FailedRotationAttempts != 1 {
+		t.Fatalf("status %+v", got.Status)
+	}
+
+	// The first request ends Failed; a new annotation makes a new request, which waits for the
+	// device's backoff (1 failure: 1 minute) before writing.
+	rr = e.request(first)
+	rr.Status.Phase = lapsv1.RotationFailed
+	rr.Status.Results[0].State = lapsv1.DeviceRotationFailed
+	rr.Status.CompletionTime = &metav1.Time{Time: e.clock.Now()}
+	if err := e.client.Status().Update(context.Background(), rr); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcileDevice("pc1")
+	dev := e.device("pc1")
+	dev.Annotations[lapsv1.AnnotationRotateRequestedAt] = "t4"
+	if err := e.client.Update(context.Background(), dev); err != nil {
+		t.Fatal(err)
+	}
+	e.reconcileDevice("pc1")
+	second := RotationRequestNameFor("pc1", "t4")
+	writes := len(e.dir.CallsOf("requestRotation"))
+	if _, err := e.reconcileRequest(e.rotationReconciler(), second); err != nil {
+		t.Fatal(err)
+	}
+	res := e.request(second).Status.Results[0]
+	if len(e.dir.CallsOf("requestRotation")) != writes || res.State != lapsv1.DeviceRotationPending || !strings.Contains(res.Message, "failed") {
+		t.Fatalf("a new request wrote inside the device's backoff: %s %q", res.State, res.Message)
+	}
+	e.clock.Step(2 * time.Minute)
+	if _, err := e.reconcileRequest(e.rotationReconciler(), second); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.dir.CallsOf("requestRotation")) != writes+1 {
+		t.Fatal("no write after the backoff")
+	}
+}

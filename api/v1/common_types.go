@@ -29,4 +29,8 @@ const (
 	// acknowledges it in status.lastRotateAnnotation. Works with `kubectl annotate` and Argo CD
 	// resource actions.
 	AnnotationRotateRequestedAt = "laps.fleetlaps.io/rotate-requested-at"
+	// AnnotationRotateRequestedBy records who set AnnotationRotateRequestedAt, from the
+	// authenticated identity at admission (never from the client). The RotationRequest made for
+	// the annotation carries it too.
+	AnnotationRotateRequestedBy = "laps.fleetlaps.io/rotate-requested-by"
 )

@@ -74,7 +74,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval; AgentReporting turns False after three missed reports.")
 	fs.IntVar(&f.WebhookPort, "webhook-port", 9443, "Admission webhook port.")
 	fs.StringVar(&f.WebhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt/tls.key for the webhook server (default: controller-runtime's).")
-	fs.BoolVar(&f.EnableWebhook, "enable-webhook", true, "Serve the RotationRequest admission webhook.")
+	fs.BoolVar(&f.EnableWebhook, "enable-webhook", true, "Serve the admission webhooks (RotationRequest spec.requestedBy, ManagedDevice rotate-requested-by).")
 	opts := &zap.Options{}
 	opts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -167,6 +167,7 @@ func run() error {
 	}
 	if f.EnableWebhook {
 		mgr.GetWebhookServer().Register(fleetwebhook.RotationRequestPath, &webhook.Admission{Handler: fleetwebhook.RequestedBy{}})
+		mgr.GetWebhookServer().Register(fleetwebhook.ManagedDevicePath, &webhook.Admission{Handler: fleetwebhook.RotateRequester{}})
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
