@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -22,7 +23,10 @@ import (
 // strict field validation, so they exercise exactly what `kubectl apply` meets: the generated
 // OpenAPI bounds, enums and CEL rules.
 
-var k8s client.Client
+var (
+	k8s     client.Client
+	restCfg *rest.Config // the admin's; admissionpolicy_test.go impersonates users with it
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runWithAPIServer(m))
@@ -35,6 +39,7 @@ func runWithAPIServer(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = stop() }()
+	restCfg = cfg
 	scheme := runtime.NewScheme()
 	if err := lapsv1.AddToScheme(scheme); err != nil {
 		fmt.Fprintln(os.Stderr, err)
