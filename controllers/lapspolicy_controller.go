@@ -31,7 +31,6 @@ import (
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
-	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
 // PolicyFinalizer makes the controller withdraw what it published before a LapsPolicy goes.
@@ -111,9 +110,6 @@ func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	}
 	if _, _, ok := asStalled(err); ok {
 		return reconcile.Result{}, nil
-	}
-	if err != nil {
-		metrics.ReconcileErrors.WithLabelValues("lapspolicy", "step").Inc()
 	}
 	return reconcile.Result{}, err
 }

@@ -125,7 +125,6 @@ func (r *ManagedDeviceReconciler) Reconcile(ctx context.Context, req reconcile.R
 		return reconcile.Result{}, nil
 	}
 	if err != nil {
-		metrics.ReconcileErrors.WithLabelValues("manageddevice", "step").Inc()
 		return reconcile.Result{}, err
 	}
 	return lowestRequeue(s.now, s.next...), nil

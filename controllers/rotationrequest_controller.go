@@ -141,11 +141,9 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		if _, _, ok := asStalled(err); ok {
 			return reconcile.Result{}, nil
 		}
-		metrics.ReconcileErrors.WithLabelValues("rotationrequest", "step").Inc()
 		return reconcile.Result{}, err
 	}
 	if s.writeErr != nil {
-		metrics.ReconcileErrors.WithLabelValues("rotationrequest", "write").Inc()
 		return reconcile.Result{}, s.writeErr
 	}
 	return lowestRequeue(now, append(s.next, s.deadline)...), nil

@@ -115,10 +115,14 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 	start := s.Clock.Now()
 	snap, err := s.Directory.Snapshot(ctx)
 	elapsed := s.Clock.Since(start).Seconds()
+	metrics.SyncInterval.WithLabelValues(name).Set(s.interval().Seconds())
 	if err != nil {
 		metrics.SyncDuration.WithLabelValues(name, "error").Observe(elapsed)
 		s.failures++
 		became := s.Store.Fail(name, err, s.Clock.Now(), s.grace())
+		if st, ok := s.Store.State(name); ok && st.Unavailable {
+			metrics.DirectoryUnavailable.WithLabelValues(name).Set(1)
+		}
 		log.Error(err, "directory snapshot failed; keeping the last snapshot", "failures", s.failures, "kind", directory.KindOf(err))
 		if became {
 			log.Info("directory unavailable for longer than the grace period", "grace", s.grace().String())
@@ -130,6 +134,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 	metrics.SyncDuration.WithLabelValues(name, "success").Observe(elapsed)
 	metrics.SyncRoundTrips.WithLabelValues(name).Add(float64(snap.RoundTrips))
 	metrics.SyncDevices.WithLabelValues(name).Set(float64(len(snap.Devices)))
+	metrics.DirectoryUnavailable.WithLabelValues(name).Set(0)
 	prev, hadPrev := s.Store.State(name)
 	wasUnavailable := s.Store.Put(name, snap)
 

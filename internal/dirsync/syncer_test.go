@@ -276,4 +276,26 @@ func TestSyncer_metrics(t *testing.T) {
 	if n := testutil.CollectAndCount(metrics.SyncDuration); n == 0 {
 		t.Fatal("no sync duration observed")
 	}
+	if got := testutil.ToFloat64(metrics.SyncInterval.WithLabelValues("corp")); got != 300 {
+		t.Fatalf("sync interval gauge %v, want 300", got)
+	}
+
+	// Failures flip the unavailable gauge only once they outlast the grace period (3 intervals),
+	// as the devices' conditions do; one good pass clears it.
+	unavailable := func() float64 { return testutil.ToFloat64(metrics.DirectoryUnavailable.WithLabelValues("corp")) }
+	h.dir.FailAlways("snapshot", directory.NewError(directory.ErrUnreachable, "corp", "snapshot", errors.New("dial tcp: refused")))
+	h.syncer.SyncOnce(context.Background())
+	if unavailable() != 0 {
+		t.Fatal("unavailable after one failure inside the grace period")
+	}
+	h.clock.Step(16 * time.Minute)
+	h.syncer.SyncOnce(context.Background())
+	if unavailable() != 1 {
+		t.Fatal("not unavailable after failing past the grace period")
+	}
+	h.dir.Recover("snapshot")
+	h.syncer.SyncOnce(context.Background())
+	if unavailable() != 0 {
+		t.Fatal("still unavailable after a good pass")
+	}
 }

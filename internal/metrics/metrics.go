@@ -1,4 +1,8 @@
 // Package metrics registers the fleetlaps_ metrics with controller-runtime's registry.
+//
+// Each quantity has one family. Reconcile errors are controller-runtime's
+// controller_runtime_reconcile_errors_total{controller} (the reconcilers return their errors), and
+// directory round trips and pass durations are counted once, by the sync pass, for every backend.
 package metrics
 
 import (
@@ -9,22 +13,47 @@ import (
 )
 
 var (
-	// SyncRoundTrips counts directory requests made by sync passes (LDAP pages, Graph pages).
+	// SyncRoundTrips counts directory requests made by completed sync passes (LDAP pages, Graph
+	// pages).
 	SyncRoundTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fleetlaps_directory_sync_round_trips_total",
-		Help: "Directory requests made by sync passes.",
+		Help: "Directory requests (LDAP or Graph pages) made by completed sync passes.",
 	}, []string{"directory"})
-	// SyncDuration observes one sync pass.
+	// SyncDuration observes one sync pass, successful or not. The buckets reach 410 s so that
+	// passes near the default 5-minute interval stay measurable.
 	SyncDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "fleetlaps_directory_sync_duration_seconds",
-		Help:    "Duration of one directory sync pass.",
-		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		Help:    "Duration of one directory sync pass, by result (success, error).",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 14),
 	}, []string{"directory", "result"})
+	// SyncInterval is the configured time between sync passes, so that a dashboard or an alert
+	// can compare pass durations with it.
+	SyncInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fleetlaps_directory_sync_interval_seconds",
+		Help: "Configured time between two sync passes of the directory.",
+	}, []string{"directory"})
 	// SyncDevices is the number of devices in the latest snapshot.
 	SyncDevices = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fleetlaps_directory_snapshot_devices",
 		Help: "Devices in the latest directory snapshot.",
 	}, []string{"directory"})
+	// DirectoryUnavailable is 1 while sync passes have failed for longer than the grace period
+	// (when devices of the directory report it unavailable), 0 after a successful pass.
+	DirectoryUnavailable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fleetlaps_directory_unavailable",
+		Help: "1 while sync passes of the directory have failed for longer than the grace period.",
+	}, []string{"directory"})
+	// DirectoryEntries counts device entries read by snapshot passes (an incremental pass reads
+	// only the changed ones).
+	DirectoryEntries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetlaps_directory_entries_total",
+		Help: "Device entries read from the directory by snapshot passes.",
+	}, []string{"directory"})
+	// DirectoryErrors counts failed directory operations by error kind.
+	DirectoryErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fleetlaps_directory_errors_total",
+		Help: "Directory operation failures by error kind.",
+	}, []string{"directory", "kind"})
 	// DevicesByCondition counts ManagedDevices by condition type and status.
 	DevicesByCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fleetlaps_devices_by_condition",
@@ -35,15 +64,11 @@ var (
 		Name: "fleetlaps_rotations_total",
 		Help: "Per-device rotation outcomes (requested, rotated, failed, write_error).",
 	}, []string{"result"})
-	// ReconcileErrors counts reconcile errors by controller and reason.
-	ReconcileErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "fleetlaps_reconcile_errors_total",
-		Help: "Reconcile errors by controller and reason.",
-	}, []string{"controller", "reason"})
 )
 
 func init() {
-	metrics.Registry.MustRegister(SyncRoundTrips, SyncDuration, SyncDevices, DevicesByCondition, Rotations, ReconcileErrors)
+	metrics.Registry.MustRegister(SyncRoundTrips, SyncDuration, SyncInterval, SyncDevices, DirectoryUnavailable,
+		DirectoryEntries, DirectoryErrors, DevicesByCondition, Rotations)
 }
 
 // ConditionTracker keeps DevicesByCondition exact as devices change and disappear.

@@ -29,6 +29,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/dn"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
 // Options are the non-config collaborators of a Directory.
@@ -106,7 +107,6 @@ func New(cfg Config, opts Options) (*Directory, error) {
 		d.roots = x509.NewCertPool()
 		d.roots.AppendCertsFromPEM(pem)
 	}
-	registerMetrics()
 	return d, nil
 }
 
@@ -414,11 +414,9 @@ func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
 		if full {
 			d.lastFull = snap.Taken
 		}
-		entriesTotal.WithLabelValues(d.cfg.Name).Add(float64(len(seen)))
+		metrics.DirectoryEntries.WithLabelValues(d.cfg.Name).Add(float64(len(seen)))
 		return nil
 	})
-	roundTripsTotal.WithLabelValues(d.cfg.Name).Add(float64(roundTrips))
-	snapshotDuration.WithLabelValues(d.cfg.Name).Observe(time.Since(start).Seconds())
 	if err != nil {
 		d.log.Error(err, "snapshot failed", "directory", d.cfg.Name, "roundTrips", roundTrips)
 		return nil, err
