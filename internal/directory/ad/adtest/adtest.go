@@ -47,7 +47,7 @@ type Server struct {
 	// FixtureT0 is the time base of the generated computers' LAPS times (gen-computers.py:
 	// update = FixtureT0 + i minutes, expiry = update + 30 days): midnight UTC of the previous
 	// day, so the fixtures never expire with the calendar.
-	FixtureT0 time.Time
+	FixtureT0              time.Time
 	ReadOnlyDN, ROPassword string // authenticated user without LAPS write rights
 	Elapsed                time.Duration
 	env                    map[string]string
