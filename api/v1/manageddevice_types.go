@@ -88,6 +88,17 @@ type AgentStatus struct {
 	// ActivePolicyRoot is the root Windows LAPS reports in effect.
 	// +optional
 	ActivePolicyRoot PolicyRoot `json:"activePolicyRoot,omitempty"`
+	// AppliedPolicyHash is the hash of the LAPS settings the device applied, over the registry
+	// values of its active policy root (the same hash the controller computes over the values
+	// the effective LapsPolicy renders to; PolicyApplied compares the two).
+	// +kubebuilder:validation:MaxLength=64
+	// +optional
+	AppliedPolicyHash string `json:"appliedPolicyHash,omitempty"`
+	// LastSequence is the sequence number of the report last written here. Reports must carry
+	// a higher one; the report API keeps newer ones in memory between writes.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	LastSequence int64 `json:"lastSequence,omitempty"`
 	// LocalPasswordVersion is the device's LastPasswordVersion GUID (image rollback detection).
 	// +kubebuilder:validation:MaxLength=64
 	// +optional
@@ -112,6 +123,11 @@ type AgentEvent struct {
 	ID int32 `json:"id"`
 	// Time the event was logged.
 	Time metav1.Time `json:"time"`
+	// ResultCode is the event's error or result code (e.g. an HRESULT), 0 when it has none.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +optional
+	ResultCode int64 `json:"resultCode,omitempty"`
 	// Message, shortened by the agent; never contains a password.
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
