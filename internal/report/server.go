@@ -36,22 +36,22 @@ const (
 
 // Rejection reasons: stable, CamelCase, in the response body and the metric.
 const (
-	ReasonAccepted           = "Accepted"
-	ReasonMethodNotAllowed   = "MethodNotAllowed"
-	ReasonUnsupportedMedia   = "UnsupportedMediaType"
-	ReasonUnauthenticated    = "Unauthenticated"
-	ReasonTokenNotEnrolled   = "TokenNotEnrolled"
-	ReasonWrongDevice        = "WrongDevice"
-	ReasonRateLimited        = "RateLimited"
-	ReasonTooLarge           = "BodyTooLarge"
-	ReasonMalformed          = "Malformed"
-	ReasonInvalid            = "Invalid"
-	ReasonClockSkew          = "ClockSkew"
-	ReasonReplay             = "Replay"
-	ReasonDeviceNotFound     = "DeviceNotFound"
-	ReasonServerError        = "ServerError"
-	ReasonServerNotReady     = "ServerNotReady"
-	ReasonPathNotFound       = "NotFound"
+	ReasonAccepted         = "Accepted"
+	ReasonMethodNotAllowed = "MethodNotAllowed"
+	ReasonUnsupportedMedia = "UnsupportedMediaType"
+	ReasonUnauthenticated  = "Unauthenticated"
+	ReasonTokenNotEnrolled = "TokenNotEnrolled"
+	ReasonWrongDevice      = "WrongDevice"
+	ReasonRateLimited      = "RateLimited"
+	ReasonTooLarge         = "BodyTooLarge"
+	ReasonMalformed        = "Malformed"
+	ReasonInvalid          = "Invalid"
+	ReasonClockSkew        = "ClockSkew"
+	ReasonReplay           = "Replay"
+	ReasonDeviceNotFound   = "DeviceNotFound"
+	ReasonServerError      = "ServerError"
+	ReasonServerNotReady   = "ServerNotReady"
+	ReasonPathNotFound     = "NotFound"
 )
 
 // Server is the report API's handler. It reads ManagedDevices through Client (the manager's
