@@ -43,8 +43,11 @@ type ManagedDeviceReconciler struct {
 	Store       *dirsync.Store
 	Recorder    events.EventRecorder
 	// HeartbeatInterval is the agents' report interval; AgentReporting turns False after three
-	// missed heartbeats.
+	// missed heartbeats unless AgentStaleAfter says otherwise.
 	HeartbeatInterval time.Duration
+	// AgentStaleAfter is how old status.agent.lastReportTime may get before AgentReporting
+	// turns False (0: three heartbeat intervals).
+	AgentStaleAfter time.Duration
 	// DeviceEvents is the sync runnables' channel (nil: no channel source).
 	DeviceEvents <-chan dirsync.DeviceEvent
 	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
@@ -61,6 +64,8 @@ type ManagedDeviceReconciler struct {
 type deviceScope struct {
 	device *lapsv1.ManagedDevice
 	now    time.Time
+	// agentStaleAfter is the reconciler's AgentStaleAfter.
+	agentStaleAfter time.Duration
 
 	// dirErr is the connection lookup failure (unknown name, type without backend).
 	dirErr  error
@@ -101,7 +106,7 @@ func (r *ManagedDeviceReconciler) Reconcile(ctx context.Context, req reconcile.R
 		return reconcile.Result{}, nil
 	}
 	before := device.DeepCopy()
-	s := &deviceScope{device: &device, now: r.Clock.Now()}
+	s := &deviceScope{device: &device, now: r.Clock.Now(), agentStaleAfter: r.AgentStaleAfter}
 
 	var errs []error
 	for _, step := range []func(context.Context, *deviceScope) error{

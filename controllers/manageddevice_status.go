@@ -123,6 +123,9 @@ func setPolicyApplied(s *deviceScope) {
 	st.EffectivePolicy = &lapsv1.EffectivePolicy{Name: w.Name, PolicyRoot: s.settings.PolicyRoot, Hash: settingsHash(&w.Spec)}
 	st.ConflictingPolicies = s.sel.Losers
 	st.Account = accountOf(*s.settings)
+	if setPolicyNotAppliedOnDevice(s) {
+		return
+	}
 	if len(s.sel.Losers) == 0 {
 		s.set(lapsv1.ConditionPolicyApplied, metav1.ConditionTrue, ReasonApplied,
 			fmt.Sprintf("LapsPolicy %s (root %s, priority %d) is effective", w.Name, s.settings.PolicyRoot, w.Spec.Priority))
@@ -347,22 +350,6 @@ func setPolicyCompatibleCondition(s *deviceScope) {
 	default:
 		s.set(t, metav1.ConditionFalse, c.Reason, c.Message)
 	}
-}
-
-func setAgentReportingCondition(s *deviceScope, heartbeat time.Duration) {
-	const t = lapsv1.ConditionAgentReporting
-	a := s.device.Status.Agent
-	if a == nil || a.LastReportTime == nil {
-		s.set(t, metav1.ConditionUnknown, ReasonNoAgentReport, "no agent report received")
-		return
-	}
-	overdue := a.LastReportTime.Add(3 * heartbeat)
-	if !s.now.Before(overdue) {
-		s.set(t, metav1.ConditionFalse, ReasonReportOverdue, fmt.Sprintf("last report at %s; reports are expected every %s", rfc3339(a.LastReportTime.Time), heartbeat))
-		return
-	}
-	s.next = append(s.next, overdue)
-	s.set(t, metav1.ConditionTrue, ReasonReporting, fmt.Sprintf("last report at %s", rfc3339(a.LastReportTime.Time)))
 }
 
 func setRotatingCondition(s *deviceScope) {

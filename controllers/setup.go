@@ -23,6 +23,8 @@ type Options struct {
 	SyncInterval time.Duration
 	// HeartbeatInterval is --heartbeat-interval.
 	HeartbeatInterval time.Duration
+	// AgentStaleAfter is --agent-stale-after (0: three heartbeat intervals).
+	AgentStaleAfter time.Duration
 	// Jitter for the sync waits (nil: random).
 	Jitter func() float64
 	// ManualSync leaves the sync runnables out of the manager; the caller drives SyncOnce
@@ -102,7 +104,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 		}
 	}
 	c.Devices = &ManagedDeviceReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories, Store: c.Store,
-		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, DeviceEvents: events,
+		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, AgentStaleAfter: o.AgentStaleAfter, DeviceEvents: events,
 		RequeueScale: o.RequeueScale}
 	if err := c.Devices.SetupWithManager(mgr); err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ import (
 // One envtest control plane for the package; every test gets its own namespace, server and
 // HTTPS listener.
 var (
-	k8s    client.Client
+	k8s    client.WithWatch
 	scheme = runtime.NewScheme()
 )
 
@@ -47,7 +47,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = stop() }()
-	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -91,7 +91,7 @@ func newHarness(t *testing.T, devices ...string) *harness {
 			t.Fatal(err)
 		}
 	}
-	counting := interceptor.NewClient(k8s.(client.WithWatch), interceptor.Funcs{
+	counting := interceptor.NewClient(k8s, interceptor.Funcs{
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
 			h.writes.Add(1)
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
@@ -246,7 +246,7 @@ func TestServer_badBodiesWriteNothing(t *testing.T) {
 		return resp.StatusCode, out
 	}
 	withDevice := func(body string) string {
-		return strings.ReplaceAll(body, `"namespace":"fleet","name":"ws-0001"`, fmt.Sprintf(`"namespace":%q,"name":"ws-1"`, h.ns))
+		return strings.ReplaceAll(body, `"name":"ws-0001","namespace":"fleet"`, fmt.Sprintf(`"name":"ws-1","namespace":%q`, h.ns))
 	}
 	for _, c := range badBodies(t) {
 		t.Run(c.name, func(t *testing.T) {
