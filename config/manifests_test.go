@@ -101,7 +101,7 @@ func TestDefault_WebhookReachesTheManagerWithACertificate(t *testing.T) {
 			services = append(services, r.GetNamespace()+"/"+r.GetName())
 		case "Certificate":
 			certs = append(certs, r.GetNamespace()+"/"+r.GetName())
-			if sec := obj["spec"].(map[string]any)["secretName"]; sec != "webhook-server-cert" {
+			if sec := obj["spec"].(map[string]any)["secretName"]; sec != "webhook-server-cert" && sec != "report-tls" {
 				t.Errorf("certificate secret %v", sec)
 			}
 		case "MutatingWebhookConfiguration":
@@ -125,5 +125,67 @@ func TestDefault_WebhookReachesTheManagerWithACertificate(t *testing.T) {
 	}
 	if !slices.Contains(secretsMounted, "webhook-server-cert") {
 		t.Errorf("manager does not mount the webhook certificate: %v", secretsMounted)
+	}
+}
+
+// TestDefault_ReportAPI: the agents' report API has its port, Service, certificate, an open
+// NetworkPolicy port, and reads Secrets only through a Role in the manager's namespace.
+func TestDefault_ReportAPI(t *testing.T) {
+	m := build(t, "default")
+	var haveService, haveCert, havePolicy, mounted, haveArg bool
+	for _, r := range m.Resources() {
+		obj, err := r.Map()
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, _ := obj["spec"].(map[string]any)
+		switch r.GetKind() {
+		case "Service":
+			if r.GetName() == "fleetlaps-report" && r.GetNamespace() == "fleetlaps-system" {
+				port := spec["ports"].([]any)[0].(map[string]any)
+				haveService = port["port"] == 9444 && port["targetPort"] == "report"
+			}
+		case "Certificate":
+			if spec["secretName"] == "report-tls" {
+				haveCert = slices.Contains(spec["dnsNames"].([]any), any("fleetlaps-report.fleetlaps-system.svc"))
+			}
+		case "NetworkPolicy":
+			for _, in := range spec["ingress"].([]any) {
+				for _, p := range in.(map[string]any)["ports"].([]any) {
+					havePolicy = havePolicy || p.(map[string]any)["port"] == 9444
+				}
+			}
+		case "Deployment":
+			pod := spec["template"].(map[string]any)["spec"].(map[string]any)
+			for _, v := range pod["volumes"].([]any) {
+				if s, ok := v.(map[string]any)["secret"]; ok && s.(map[string]any)["secretName"] == "report-tls" {
+					mounted = true
+				}
+			}
+			for _, a := range pod["containers"].([]any)[0].(map[string]any)["args"].([]any) {
+				haveArg = haveArg || a == "--report-bind-address=:9444"
+			}
+		case "ClusterRole":
+			for _, rule := range obj["rules"].([]any) {
+				// Only the manager (the report API) writes status.agent.
+				res, _ := rule.(map[string]any)["resources"].([]any)
+				if r.GetName() != "fleetlaps-manager-role" && slices.Contains(res, any("manageddevices/status")) && !slices.Equal(rule.(map[string]any)["verbs"].([]any), []any{"get"}) {
+					t.Errorf("ClusterRole %s may write ManagedDevice status", r.GetName())
+				}
+				if res, ok := rule.(map[string]any)["resources"]; ok && slices.Contains(res.([]any), any("secrets")) {
+					t.Errorf("ClusterRole %s grants Secrets", r.GetName())
+				}
+			}
+		case "Role":
+			if r.GetName() == "fleetlaps-report-token-reader" {
+				rule := obj["rules"].([]any)[0].(map[string]any)
+				if r.GetNamespace() != "fleetlaps-system" || len(obj["rules"].([]any)) != 1 || !slices.Equal(rule["verbs"].([]any), []any{"get", "list", "watch"}) {
+					t.Errorf("report-token-reader grants %v in %s", obj["rules"], r.GetNamespace())
+				}
+			}
+		}
+	}
+	if !haveService || !haveCert || !havePolicy || !mounted || !haveArg {
+		t.Errorf("report API wiring: service %v, certificate %v, network policy %v, certificate mounted %v, listen flag %v", haveService, haveCert, havePolicy, mounted, haveArg)
 	}
 }

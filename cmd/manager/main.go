@@ -27,6 +27,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/report"
 	fleetwebhook "github.com/fleetlaps/fleetlaps/internal/webhook"
 )
 
@@ -58,6 +59,14 @@ type Flags struct {
 	WebhookPort       int
 	WebhookCertDir    string
 	EnableWebhook     bool
+	// Report API (agents' reports into status.agent).
+	AgentStaleAfter      time.Duration
+	ReportAddr           string
+	ReportCertDir        string
+	ReportTokenNamespace string
+	ReportMaxSkew        time.Duration
+	ReportRatePerMinute  float64
+	ReportBurst          int
 }
 
 // ParseFlags reads flags from args.
@@ -71,7 +80,14 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":8443", "Metrics endpoint address; 0 disables it.")
 	fs.BoolVar(&f.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers that Kubernetes authenticates and authorizes for /metrics.")
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Health probe endpoint address.")
-	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval; AgentReporting turns False after three missed reports.")
+	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval: with nothing else changed, status.agent.lastReportTime moves at most once per interval (a heartbeat inside it writes nothing).")
+	fs.DurationVar(&f.AgentStaleAfter, "agent-stale-after", 0, "Age of the last agent report after which AgentReporting turns False (default: three heartbeat intervals).")
+	fs.StringVar(&f.ReportAddr, "report-bind-address", ":9444", "HTTPS address of the agents' report API; 0 disables it.")
+	fs.StringVar(&f.ReportCertDir, "report-cert-dir", "/etc/fleetlaps/report-tls", "Directory with tls.crt/tls.key for the report API (re-read when they change).")
+	fs.StringVar(&f.ReportTokenNamespace, "report-token-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the Secrets holding the agents' token hashes (default: $POD_NAMESPACE, the manager's own).")
+	fs.DurationVar(&f.ReportMaxSkew, "report-max-skew", report.DefaultMaxSkew, "Largest difference between an agent's clock and the manager's that a report may show.")
+	fs.Float64Var(&f.ReportRatePerMinute, "report-rate-per-minute", report.DefaultRatePerMinute, "Reports per minute each device may send (beyond the burst).")
+	fs.IntVar(&f.ReportBurst, "report-burst", report.DefaultBurst, "Reports a device may send at once before the rate applies.")
 	fs.IntVar(&f.WebhookPort, "webhook-port", 9443, "Admission webhook port.")
 	fs.StringVar(&f.WebhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt/tls.key for the webhook server (default: controller-runtime's).")
 	fs.BoolVar(&f.EnableWebhook, "enable-webhook", true, "Serve the admission webhooks (RotationRequest spec.requestedBy, ManagedDevice rotate-requested-by).")
@@ -82,6 +98,15 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	}
 	if f.SyncInterval < 10*time.Second {
 		return f, nil, fmt.Errorf("--sync-interval %s is below 10s", f.SyncInterval)
+	}
+	if f.HeartbeatInterval <= 0 {
+		return f, nil, fmt.Errorf("--heartbeat-interval %s must be positive", f.HeartbeatInterval)
+	}
+	if f.AgentStaleAfter != 0 && f.AgentStaleAfter <= f.HeartbeatInterval {
+		return f, nil, fmt.Errorf("--agent-stale-after %s must exceed --heartbeat-interval %s (lastReportTime moves only once per interval)", f.AgentStaleAfter, f.HeartbeatInterval)
+	}
+	if f.ReportMaxSkew <= 0 || f.ReportRatePerMinute <= 0 || f.ReportBurst < 1 {
+		return f, nil, fmt.Errorf("--report-max-skew, --report-rate-per-minute must be positive and --report-burst at least 1")
 	}
 	return f, opts, nil
 }
@@ -161,9 +186,17 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
-		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval,
+		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval, AgentStaleAfter: f.AgentStaleAfter,
 	}); err != nil {
 		return err
+	}
+	if f.ReportAddr != "0" {
+		if _, err := report.Setup(mgr, report.Options{
+			Addr: f.ReportAddr, CertDir: f.ReportCertDir, ManagerNamespace: f.ReportTokenNamespace,
+			Heartbeat: f.HeartbeatInterval, MaxSkew: f.ReportMaxSkew, RatePerMinute: f.ReportRatePerMinute, Burst: f.ReportBurst,
+		}); err != nil {
+			return err
+		}
 	}
 	if f.EnableWebhook {
 		mgr.GetWebhookServer().Register(fleetwebhook.RotationRequestPath, &webhook.Admission{Handler: fleetwebhook.RequestedBy{}})
@@ -176,7 +209,7 @@ func run() error {
 		return err
 	}
 	defer closeAll(ctx, dirs)
-	log.Info("starting manager", "directories", dirs.Names(), "shardSelector", f.ShardSelector, "syncInterval", f.SyncInterval.String())
+	log.Info("starting manager", "directories", dirs.Names(), "shardSelector", f.ShardSelector, "syncInterval", f.SyncInterval.String(), "reportAddress", f.ReportAddr)
 	return mgr.Start(ctx)
 }
 

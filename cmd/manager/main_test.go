@@ -79,3 +79,22 @@ func TestBackends_ActiveDirectoryFromSettings(t *testing.T) {
 		t.Fatal("plain LDAP without insecureNoTLS accepted")
 	}
 }
+
+func TestParseFlags_reportAPI(t *testing.T) {
+	f, _, err := ParseFlags(flag.NewFlagSet("m", flag.ContinueOnError), []string{"--report-token-namespace=fleetlaps-system"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ReportAddr != ":9444" || f.ReportCertDir != "/etc/fleetlaps/report-tls" || f.ReportTokenNamespace != "fleetlaps-system" || f.AgentStaleAfter != 0 {
+		t.Fatalf("report flags %+v", f)
+	}
+	for _, args := range [][]string{
+		{"--heartbeat-interval=10m", "--agent-stale-after=10m"},
+		{"--report-burst=0"},
+		{"--report-max-skew=0s"},
+	} {
+		if _, _, err := ParseFlags(flag.NewFlagSet("m", flag.ContinueOnError), args); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
