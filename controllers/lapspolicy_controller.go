@@ -55,7 +55,9 @@ type LapsPolicyReconciler struct {
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// Reading the rendered ConfigMaps (the cache holds only those labelled LabelRenderedPolicy);
+// writing them is granted per namespace by tenant-role (config/rbac/tenant_role.yaml).
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
 // policyScope holds what the steps observed.
 type policyScope struct {
@@ -174,6 +176,10 @@ func (r *LapsPolicyReconciler) reconcileRender(_ context.Context, s *policyScope
 	return nil
 }
 
+// LabelRenderedPolicy marks a policy's rendered ConfigMap; the manager caches only ConfigMaps
+// that carry it.
+const LabelRenderedPolicy = "laps.fleetlaps.io/policy"
+
 // RenderedConfigMapName is the owned ConfigMap holding an AD policy's artefacts.
 func RenderedConfigMapName(policy string) string { return policy + "-rendered" }
 
@@ -218,13 +224,17 @@ func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policySc
 	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), &cm)
 	switch {
 	case apierrors.IsNotFound(err):
-		want.Labels = map[string]string{"laps.fleetlaps.io/policy": truncateLabel(p.Name)}
+		want.Labels = map[string]string{LabelRenderedPolicy: truncateLabel(p.Name)}
 		want.Annotations = map[string]string{"laps.fleetlaps.io/rendered-hash": s.hash}
 		want.Data, want.BinaryData = data, bin
 		if err := controllerutil.SetControllerReference(p, want, r.Client.Scheme()); err != nil {
 			return err
 		}
-		if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); err != nil {
+		if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); apierrors.IsAlreadyExists(err) {
+			// The cache holds only labelled ConfigMaps: an unlabelled one of that name is not ours.
+			s.pushErr = fmt.Errorf("ConfigMap %s exists and is not owned by this policy", want.Name)
+			return stalled("ConfigMapConflict", s.pushErr)
+		} else if err != nil {
 			s.pushErr = err
 			return err
 		}

@@ -58,7 +58,6 @@ type ManagedDeviceReconciler struct {
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=rotationrequests,verbs=get;list;watch;create
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // deviceScope holds what the steps observed; updateDeviceStatus derives every condition from it.
 type deviceScope struct {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -38,9 +39,9 @@ func main() {
 	}
 }
 
-// Leader election (one lease per shard) and its events.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// Leader election (one Lease per shard) and its events use a Role in the manager's own namespace
+// (config/rbac/leader_election_role.yaml), never a cluster-wide grant. Events and rendered
+// ConfigMaps in tenant namespaces use tenant-role, bound per namespace (fleetlaps-rbac).
 // Secure metrics check their callers with TokenReviews and SubjectAccessReviews.
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
@@ -133,17 +134,22 @@ func fnv32(s string) uint32 {
 
 // cacheOptions limits the cache of ManagedDevices and RotationRequests to the shard.
 func cacheOptions(shard string) (cache.Options, error) {
+	// Only the rendered-policy ConfigMaps: never every ConfigMap of the cluster in memory.
+	rendered, err := labels.Parse(controllers.LabelRenderedPolicy)
+	if err != nil {
+		return cache.Options{}, err
+	}
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {Label: rendered}}}
 	if shard == "" {
-		return cache.Options{}, nil
+		return opts, nil
 	}
 	sel, err := labels.Parse(shard)
 	if err != nil {
 		return cache.Options{}, fmt.Errorf("--shard-selector: %w", err)
 	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&lapsv1.ManagedDevice{}:   {Label: sel},
-		&lapsv1.RotationRequest{}: {Label: sel},
-	}}, nil
+	opts.ByObject[&lapsv1.ManagedDevice{}] = cache.ByObject{Label: sel}
+	opts.ByObject[&lapsv1.RotationRequest{}] = cache.ByObject{Label: sel}
+	return opts, nil
 }
 
 func run() error {
