@@ -107,9 +107,12 @@ type LapsPolicySpec struct {
 
 	// AdministratorAccountName is the managed local account; unset manages the built-in
 	// administrator (found by its RID). Ignored when automatic account management is enabled.
-	// Names Windows cannot create are reported in status, not rejected.
+	// Characters Windows refuses in account names (" / \ [ ] : ; | = , + * ? < > @) and control
+	// characters are rejected; other names Windows cannot create (too long, only periods or
+	// spaces) are reported in status.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^[^"/\\\[\]:;|=,+*?<>@\x00-\x1f\x7f-\x9f\x{fffe}\x{ffff}]*$')`,message="administratorAccountName must be a Windows account name: letters, digits, spaces and punctuation except \" / \\ [ ] : ; | = , + * ? < > @, and no control characters"
 	// +optional
 	AdministratorAccountName *string `json:"administratorAccountName,omitempty"`
 
@@ -205,9 +208,12 @@ type AutomaticAccountManagement struct {
 	// +optional
 	Target *AutomaticAccountManagementTarget `json:"target,omitempty"`
 	// NameOrPrefix of the managed account (default WLapsAdmin). With randomizeName, names longer
-	// than 14 characters are truncated by Windows (reported in status).
+	// than 14 characters are truncated by Windows (reported in status). Characters Windows
+	// refuses in account names (" / \ [ ] : ; | = , + * ? < > @) and control characters are
+	// rejected.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^[^"/\\\[\]:;|=,+*?<>@\x00-\x1f\x7f-\x9f\x{fffe}\x{ffff}]*$')`,message="nameOrPrefix must be a Windows account name: letters, digits, spaces and punctuation except \" / \\ [ ] : ; | = , + * ? < > @, and no control characters"
 	// +optional
 	NameOrPrefix *string `json:"nameOrPrefix,omitempty"`
 	// EnableAccount enables the managed account (default false).

@@ -28,7 +28,7 @@ const maxLocalAccountName = 20
 const maxRandomizedPrefix = 14
 
 // invalidAccountNameChars are the characters Windows refuses in local user names.
-const invalidAccountNameChars = `"/\[]:;|=,+*?<>@`
+const invalidAccountNameChars = `"/\[]:;|=,+*?<>@` // admission refuses them too (AccountNamePattern)
 
 // Ignored lists the settings of spec that Windows will ignore, in a fixed order (the order of the
 // spec's fields). The admission rules (Validate) already reject what Windows would replace by a

@@ -78,7 +78,11 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 			metav1validation.LabelSelectorValidationOptions{}, p.Child("deviceSelector"))...)
 	}
 	if spec.AdministratorAccountName != nil {
-		errs = append(errs, length(p.Child("administratorAccountName"), *spec.AdministratorAccountName, 1, 256)...)
+		v := *spec.AdministratorAccountName
+		errs = append(errs, length(p.Child("administratorAccountName"), v, 1, 256)...)
+		if !ValidAccountNameChars(v) {
+			errs = append(errs, field.Invalid(p.Child("administratorAccountName"), v, msgAdministratorAccountName))
+		}
 	}
 	// Seed 002: PasswordAgeDays 1..365, PasswordLength 8..64, PassphraseLength 3..10,
 	// ADEncryptedPasswordHistorySize 0..12, PostAuthenticationResetDelay 0..24.
@@ -107,7 +111,11 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 			errs = append(errs, enum(ap.Child("target"), string(*a.Target), accountTargets)...)
 		}
 		if a.NameOrPrefix != nil {
-			errs = append(errs, length(ap.Child("nameOrPrefix"), *a.NameOrPrefix, 1, 256)...)
+			v := *a.NameOrPrefix
+			errs = append(errs, length(ap.Child("nameOrPrefix"), v, 1, 256)...)
+			if !ValidAccountNameChars(v) {
+				errs = append(errs, field.Invalid(ap.Child("nameOrPrefix"), v, msgNameOrPrefix))
+			}
 		}
 	}
 	if r := spec.Rotation; r != nil {
