@@ -198,13 +198,21 @@ func check(s policy.Settings) error {
 			}
 		}
 	}
-	for _, f := range []struct{ name, v string }{
-		{"administratorAccountName", s.AdministratorAccountName},
-		{"adPasswordEncryptionPrincipal", s.ADPasswordEncryptionPrincipal},
-		{"automaticAccountManagement.nameOrPrefix", s.AutomaticAccountManagement.NameOrPrefix},
+	// Free text becomes part of every document: refuse what a format cannot carry intact (and,
+	// for account names, what Windows refuses) rather than escape it into something else.
+	for _, f := range []struct {
+		name, v string
+		account bool
+	}{
+		{"administratorAccountName", s.AdministratorAccountName, true},
+		{"adPasswordEncryptionPrincipal", s.ADPasswordEncryptionPrincipal, false},
+		{"automaticAccountManagement.nameOrPrefix", s.AutomaticAccountManagement.NameOrPrefix, true},
 	} {
-		if strings.ContainsRune(f.v, 0) {
-			errs = append(errs, field.Invalid(p.Child(f.name), f.v, "must not contain NUL"))
+		switch {
+		case !policy.DocumentSafe(f.v):
+			errs = append(errs, field.Invalid(p.Child(f.name), f.v, "must be UTF-8 text without control characters (line breaks, tabs, NUL) or U+FFFE/U+FFFF"))
+		case f.account && !policy.ValidAccountNameChars(f.v):
+			errs = append(errs, field.Invalid(p.Child(f.name), f.v, `must not contain any of " / \ [ ] : ; | = , + * ? < > @ (Windows refuses them in account names)`))
 		}
 	}
 	if len(errs) > 0 {
