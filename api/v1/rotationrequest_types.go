@@ -88,6 +88,12 @@ type DeviceRotationResult struct {
 	// Attempts counts directory writes tried.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// LastAttemptTime is when the latest directory write was claimed. The claim is recorded
+	// before the write, so a write whose outcome was never recorded (the controller stopped)
+	// is repeated only after the claim expired and a newer directory read shows it is still
+	// needed; it also counts against spec.rotation.ratePerMinute across restarts.
+	// +optional
+	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
 	// Message explains the state.
 	// +optional
 	Message string `json:"message,omitempty"`
