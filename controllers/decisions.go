@@ -1,8 +1,10 @@
 package controllers
 
 // This file is the only place the reconcilers call into the policy engine (internal/policy,
-// internal/schedule, internal/render). Keeping the calls here makes the
-// engine's contract visible in one screen.
+// internal/schedule, internal/render), except the RotationRequest decisions schedule.Slot and
+// schedule.NextWrite, whose inputs are gathered in rotationrequest_slots.go and
+// rotationrequest_writes.go. Keeping the calls here makes the engine's contract visible in one
+// screen.
 
 import (
 	"time"
@@ -67,19 +69,9 @@ func expirationProtectionBreach(updated, dirExpiry time.Time, ageDays int32) boo
 	return schedule.ExpirationProtectionBreach(updated, dirExpiry, ageDays)
 }
 
-func windowAt(windows []lapsv1.MaintenanceWindow, now time.Time) (open bool, closesAt, nextOpen time.Time, err error) {
-	return schedule.WindowAt(windows, now)
-}
-
 // retryAt is when a failed directory write may be tried again.
 func retryAt(failedAttempts int32, lastFailure time.Time) time.Time {
 	return schedule.Backoff(failedAttempts, lastFailure)
-}
-
-type rateBudget = schedule.RateBudget
-
-func newRateBudget(maxConcurrent, perMinute int32) *rateBudget {
-	return schedule.NewRateBudget(maxConcurrent, perMinute)
 }
 
 // nextAttention is the RequeueAfter for the earliest future candidate (bounded by the engine's

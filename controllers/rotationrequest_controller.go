@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,9 +24,10 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 	"github.com/fleetlaps/fleetlaps/internal/metrics"
+	"github.com/fleetlaps/fleetlaps/internal/schedule"
 )
 
-const msgWaitingForWindow = "waiting for the maintenance window"
+const msgWaitingForWindow = schedule.MsgWaitingForWindow
 
 // DefaultRotationDeadline applies when spec.deadline is unset: a device cycles hourly, so a
 // day plus margin covers devices that are off overnight.
@@ -42,13 +42,8 @@ type RotationRequestReconciler struct {
 	Directories *directoryconfig.Set
 	Store       *dirsync.Store
 	Recorder    events.EventRecorder
-	// APIReader reads past the cache (mgr.GetAPIReader()); nil uses Client.
-	APIReader client.Reader
 	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
 	RequeueScale func(time.Duration) time.Duration
-
-	mu      sync.Mutex
-	budgets map[string]*rateBudget
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=rotationrequests,verbs=get;list;watch;delete
@@ -65,6 +60,12 @@ type rotationScope struct {
 	// devices caches target lookups by name (nil value: not found).
 	devices map[string]*lapsv1.ManagedDevice
 	stall   error
+	// policies caches each device's policy rotation settings by device name.
+	policies map[string]devicePolicy
+	// loads holds each policy's in-flight count and recent write times, gathered once per pass.
+	loads map[string]*policyLoad
+	// claimed lists the results (by index) whose write this pass claimed.
+	claimed []int
 	// writeErr collects directory write failures (retried with the controller's backoff).
 	writeErr error
 }
@@ -81,7 +82,8 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		return reconcile.Result{}, nil
 	}
 	now := r.Clock.Now()
-	s := &rotationScope{req: &rr, now: now, devices: map[string]*lapsv1.ManagedDevice{}}
+	s := &rotationScope{req: &rr, now: now, devices: map[string]*lapsv1.ManagedDevice{},
+		policies: map[string]devicePolicy{}, loads: map[string]*policyLoad{}}
 	// The default deadline runs from status.startTime on the controller's clock (the first
 	// visit: now), not from the apiserver's creationTimestamp, so both ends of the interval
 	// are read from one clock (the demo's simulated clock runs ahead of the apiserver's).
@@ -108,29 +110,36 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		err = r.reconcileSchedule(ctx, s)
 	}
 	if err == nil {
-		// Intent is durable before any directory write: a crash after this point replays the
-		// same write (same requestedAt), a crash before it writes nothing.
+		err = r.reconcileClaims(ctx, s)
+	}
+	if err == nil {
+		// Intent and claims are durable before any directory write, and the patch carries the
+		// resourceVersion read: a manager working from an older copy (a stale cache, a second
+		// manager) gets a Conflict and writes nothing. A crash after this point leaves a claim
+		// that schedule.NextWrite resolves from fresh directory data; a crash before it writes
+		// nothing.
 		wrote, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest)
+		if apierrors.IsConflict(perr) {
+			log.FromContext(ctx).V(1).Info("claim refused: the request changed since it was read; nothing written")
+			return reconcile.Result{RequeueAfter: time.Second}, nil
+		}
 		if perr != nil {
 			return reconcile.Result{}, perr
 		}
 		if wrote {
 			before = rr.DeepCopy()
-		} else if hasUnwritten(&rr) {
-			// Nothing was patched, so nothing proves rr is current: a reconcile woken right
-			// after our own last patch may read a cache that has not seen it (WrittenAt still
-			// unset) and would repeat the write; Intune's rotate action is not idempotent.
-			if fresh, ferr := r.isCurrent(ctx, &rr); ferr != nil {
-				return reconcile.Result{}, ferr
-			} else if !fresh {
-				return reconcile.Result{RequeueAfter: time.Second}, nil
-			}
 		}
 		r.reconcileWrite(ctx, s)
 		r.reconcileDeadline(s)
 	}
 	updateRequestStatus(s, err)
 	if _, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest); perr != nil {
+		if apierrors.IsConflict(perr) {
+			// The outcome of this pass's writes is lost with this patch; their claims stay
+			// recorded, and the next pass decides them from the directory (schedule.NextWrite).
+			log.FromContext(ctx).V(1).Info("status refused: the request changed since it was read")
+			return reconcile.Result{RequeueAfter: time.Second}, nil
+		}
 		return reconcile.Result{}, perr
 	}
 	if finished(&rr) {
@@ -147,29 +156,6 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		return reconcile.Result{}, s.writeErr
 	}
 	return lowestRequeue(now, append(s.next, s.deadline)...), nil
-}
-
-// hasUnwritten says whether a recorded intent still waits for its directory write.
-func hasUnwritten(rr *lapsv1.RotationRequest) bool {
-	for _, res := range rr.Status.Results {
-		if res.State == lapsv1.DeviceRotationRequested && res.WrittenAt == nil && res.RequestedAt != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// isCurrent compares rr with a live read (not the cache).
-func (r *RotationRequestReconciler) isCurrent(ctx context.Context, rr *lapsv1.RotationRequest) (bool, error) {
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	var live lapsv1.RotationRequest
-	if err := reader.Get(ctx, client.ObjectKeyFromObject(rr), &live); err != nil {
-		return false, err
-	}
-	return live.ResourceVersion == rr.ResourceVersion, nil
 }
 
 func finished(rr *lapsv1.RotationRequest) bool {
@@ -271,217 +257,6 @@ func (r *RotationRequestReconciler) device(ctx context.Context, s *rotationScope
 	}
 	s.devices[name] = &d
 	return &d, nil
-}
-
-// budget returns the in-memory rate budget of a policy (reset on restart; concurrency is
-// recounted from RotationRequest statuses, so a restart never exceeds maxConcurrent).
-func (r *RotationRequestReconciler) budget(key string, rot *lapsv1.RotationSettings) *rateBudget {
-	var maxC, perMin int32
-	if rot != nil && rot.MaxConcurrent != nil {
-		maxC = *rot.MaxConcurrent
-	}
-	if rot != nil && rot.RatePerMinute != nil {
-		perMin = *rot.RatePerMinute
-	}
-	key = fmt.Sprintf("%s/%d/%d", key, maxC, perMin)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.budgets == nil {
-		r.budgets = map[string]*rateBudget{}
-	}
-	b, ok := r.budgets[key]
-	if !ok {
-		b = newRateBudget(maxC, perMin)
-		r.budgets[key] = b
-	}
-	return b
-}
-
-// inFlight counts devices of policy with a rotation requested but not yet evidenced, over every
-// unfinished RotationRequest of the namespace.
-func (r *RotationRequestReconciler) inFlight(ctx context.Context, s *rotationScope, policy string) (int, error) {
-	var reqs lapsv1.RotationRequestList
-	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.req.Namespace)); err != nil {
-		return 0, err
-	}
-	n := 0
-	for i := range reqs.Items {
-		q := &reqs.Items[i]
-		if q.Name == s.req.Name {
-			q = s.req // our own in-memory progress counts
-		}
-		for _, res := range q.Status.Results {
-			if res.State != lapsv1.DeviceRotationRequested {
-				continue
-			}
-			d, err := r.device(ctx, s, res.Device)
-			if err != nil {
-				return 0, err
-			}
-			if d != nil && d.Status.EffectivePolicy != nil && d.Status.EffectivePolicy.Name == policy {
-				n++
-			}
-		}
-	}
-	return n, nil
-}
-
-// reconcileSchedule moves Pending devices to Requested (recording intent: requestedAt and the
-// directory's current version) as each policy's windows, concurrency and rate allow.
-func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *rotationScope) error {
-	if !s.now.Before(s.deadline) {
-		return nil
-	}
-	for i := range s.req.Status.Results {
-		res := &s.req.Status.Results[i]
-		if res.State != lapsv1.DeviceRotationPending {
-			continue
-		}
-		d, err := r.device(ctx, s, res.Device)
-		if err != nil {
-			return err
-		}
-		if d == nil {
-			res.State, res.Message = lapsv1.DeviceRotationFailed, "ManagedDevice not found"
-			metrics.Rotations.WithLabelValues("failed").Inc()
-			continue
-		}
-		var rot *lapsv1.RotationSettings
-		policyName := ""
-		if ep := d.Status.EffectivePolicy; ep != nil {
-			var p lapsv1.LapsPolicy
-			if err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ep.Name}, &p); err == nil {
-				rot, policyName = p.Spec.Rotation, p.Name
-			} else if !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-		if rot != nil {
-			open, _, nextOpen, werr := windowAt(rot.MaintenanceWindows, s.now)
-			if werr != nil {
-				res.Message = "maintenance window: " + werr.Error()
-				continue
-			}
-			if !open {
-				res.Message = fmt.Sprintf("%s of LapsPolicy %s opening at %s", msgWaitingForWindow, policyName, rfc3339(nextOpen))
-				s.next = append(s.next, nextOpen)
-				continue
-			}
-		}
-		if policyName != "" && rot != nil && (rot.MaxConcurrent != nil || rot.RatePerMinute != nil) {
-			n, err := r.inFlight(ctx, s, policyName)
-			if err != nil {
-				return err
-			}
-			ok, retryAt := r.budget(d.Namespace+"/"+policyName, rot).Take(s.now, n)
-			if !ok {
-				if rot.MaxConcurrent != nil && n >= int(*rot.MaxConcurrent) {
-					// A slot frees when a device rotates: the ManagedDevice watch wakes us.
-					res.Message = fmt.Sprintf("waiting: LapsPolicy %s allows %d concurrent rotations", policyName, *rot.MaxConcurrent)
-				} else {
-					res.Message = fmt.Sprintf("waiting: LapsPolicy %s allows %d rotations per minute", policyName, *rot.RatePerMinute)
-				}
-				s.next = append(s.next, retryAt)
-				continue
-			}
-		}
-		// A new request does not restart the device's failure backoff (a repeated rotate
-		// annotation or request would otherwise write again at once after each failure).
-		if failed, last := d.Status.FailedRotationAttempts, d.Status.LastFailureTime; failed > 0 && last != nil {
-			if next := retryAt(failed, last.Time); s.now.Before(next) {
-				res.Message = fmt.Sprintf("waiting: the device's last %d rotation attempt(s) failed; next attempt at %s", failed, rfc3339(next))
-				s.next = append(s.next, next)
-				continue
-			}
-		}
-		rec, err := r.resolveTarget(d)
-		if errors.Is(err, dirsync.ErrNoSnapshot) {
-			res.Message = "waiting for the first snapshot of directory " + d.Spec.DirectoryRef.Name
-			s.next = append(s.next, s.now.Add(snapshotWait))
-			continue
-		}
-		if err != nil {
-			failTarget(res, err)
-			continue
-		}
-		res.State = lapsv1.DeviceRotationRequested
-		res.RequestedAt = mtime(s.now)
-		res.Message = "intent recorded; writing the directory"
-		res.PreviousPasswordVersion = rec.CurrentPasswordVersion
-	}
-	return nil
-}
-
-// reconcileWrite performs the recorded, not yet acknowledged directory writes. Writes are
-// idempotent (same device, same requestedAt), so replaying one after a crash is safe. A failed
-// write is retried after schedule.Backoff(attempts, lastFailureTime) (1, 2, 4 ... 60 minutes).
-func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotationScope) {
-	var errs []error
-	for i := range s.req.Status.Results {
-		res := &s.req.Status.Results[i]
-		if res.State != lapsv1.DeviceRotationRequested || res.WrittenAt != nil || res.RequestedAt == nil {
-			continue
-		}
-		d, err := r.device(ctx, s, res.Device)
-		if err != nil || d == nil {
-			errs = append(errs, fmt.Errorf("device %s: %v", res.Device, err))
-			continue
-		}
-		e, err := r.Directories.Lookup(d.Spec.DirectoryRef.Name)
-		if err != nil {
-			res.State, res.Message = lapsv1.DeviceRotationFailed, err.Error()
-			metrics.Rotations.WithLabelValues("failed").Inc()
-			continue
-		}
-		if res.LastFailureTime != nil {
-			if next := retryAt(res.Attempts, res.LastFailureTime.Time); s.now.Before(next) {
-				s.next = append(s.next, next)
-				continue
-			}
-		}
-		// The write goes to the object the connection's own snapshot holds for the device,
-		// never to a DN taken from the spec.
-		rec, err := r.resolveTarget(d)
-		if errors.Is(err, dirsync.ErrNoSnapshot) {
-			s.next = append(s.next, s.now.Add(snapshotWait))
-			continue
-		}
-		if err != nil {
-			failTarget(res, err)
-			continue
-		}
-		ref := dirsync.TargetOf(rec)
-		res.Attempts++
-		if err := e.Directory.RequestRotation(ctx, ref, res.RequestedAt.Time); err != nil {
-			if ctx.Err() != nil {
-				// The manager is stopping: nothing was decided about this attempt.
-				errs = append(errs, ctx.Err())
-				continue
-			}
-			metrics.Rotations.WithLabelValues("write_error").Inc()
-			if errors.Is(err, directory.ErrNotFound) || errors.Is(err, directory.ErrPermissionDenied) || errors.Is(err, directory.ErrOutOfScope) {
-				res.State = lapsv1.DeviceRotationFailed
-				res.Message = fmt.Sprintf("directory write failed: %s", directoryErrorKind(err))
-				metrics.Rotations.WithLabelValues("failed").Inc()
-				continue
-			}
-			res.LastFailureTime = mtime(s.now)
-			next := retryAt(res.Attempts, s.now)
-			res.Message = fmt.Sprintf("directory write failed (attempt %d, %s); next attempt at %s", res.Attempts, directoryErrorKind(err), rfc3339(next))
-			s.next = append(s.next, next)
-			log.FromContext(ctx).Error(err, "directory write failed", "device", res.Device, "attempt", res.Attempts)
-			continue
-		}
-		res.LastFailureTime = nil
-		res.WrittenAt = mtime(s.now)
-		res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
-		metrics.Rotations.WithLabelValues("requested").Inc()
-		if r.Recorder != nil {
-			r.Recorder.Eventf(d, s.req, "Normal", "RotationRequested", "RequestRotation",
-				"rotation requested by %s via RotationRequest %s: %s", s.requester(), s.req.Name, s.req.Spec.Reason)
-		}
-	}
-	s.writeErr = errors.Join(errs...)
 }
 
 // snapshotWait is how long a request waits before looking again for a connection's first

@@ -17,6 +17,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/conditions"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 )
 
 func newRequest(name string, device string, selector map[string]string) *lapsv1.RotationRequest {
@@ -170,8 +171,8 @@ func TestRotationRequestReconciler_rateLimits(t *testing.T) {
 	if req, pend := count(); req != 2 || pend != 4 {
 		t.Fatalf("after first pass requested=%d pending=%d, want 2/4 (rate)", req, pend)
 	}
-	if res.RequeueAfter != 30*time.Second {
-		t.Fatalf("RequeueAfter %v, want 30s (the next token of 2 per minute)", res.RequeueAfter)
+	if res.RequeueAfter != time.Minute {
+		t.Fatalf("RequeueAfter %v, want 1m (the first write leaves the one-minute window)", res.RequeueAfter)
 	}
 	e.clock.Step(time.Minute)
 	e.reconcileRequest(r, "rot1")
@@ -235,7 +236,15 @@ func TestRotationRequestReconciler_restartBetweenIntentAndWrite(t *testing.T) {
 		t.Fatalf("writes before restart %d", n)
 	}
 	e.clock.Step(5 * time.Minute)
+	e.store = dirsync.NewStore()
 	second := e.rotationReconciler() // a new manager process
+	if _, err := e.reconcileRequest(second, "rot1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.dir.CallsOf("requestRotation")); n != 0 {
+		t.Fatalf("wrote before the first snapshot: %d", n)
+	}
+	e.sync() // its first snapshot, taken after the claim expired, shows the write still needed
 	for range 3 {
 		if _, err := e.reconcileRequest(second, "rot1"); err != nil {
 			t.Fatal(err)
@@ -332,7 +341,6 @@ func TestRotationRequestReconciler_staleCacheDoesNotRepeatTheWrite(t *testing.T)
 			return c.Get(ctx, key, o, opts...)
 		},
 	})
-	r.APIReader = e.client
 	res, err := e.reconcileRequest(r, "rot1")
 	if err != nil {
 		t.Fatal(err)
@@ -341,6 +349,6 @@ func TestRotationRequestReconciler_staleCacheDoesNotRepeatTheWrite(t *testing.T)
 		t.Fatalf("directory writes %d, want 1", n)
 	}
 	if res.RequeueAfter != time.Second {
-		t.Fatalf("RequeueAfter %v, want 1s (wait for the cache)", res.RequeueAfter)
+		t.Fatalf("RequeueAfter %v, want 1s (the stale copy's patch was refused)", res.RequeueAfter)
 	}
 }

@@ -132,66 +132,6 @@ func FuzzNextAttention(f *testing.F) {
 	})
 }
 
-func TestRateBudget(t *testing.T) {
-	t.Run("should allow everything with zero limits", func(t *testing.T) {
-		b := schedule.NewRateBudget(0, 0)
-		for i := 0; i < 1000; i++ {
-			if ok, _ := b.Take(t0, i); !ok {
-				t.Fatalf("refused take %d", i)
-			}
-		}
-	})
-	t.Run("should refuse beyond maxConcurrent in flight", func(t *testing.T) {
-		b := schedule.NewRateBudget(2, 0)
-		if ok, _ := b.Take(t0, 1); !ok {
-			t.Fatal("refused with 1 in flight")
-		}
-		ok, retry := b.Take(t0, 2)
-		if ok || !retry.After(t0) {
-			t.Fatalf("Take with 2 in flight = %v %v, want refused with a later retry", ok, retry)
-		}
-	})
-	t.Run("should allow a burst of perMinute then one every minute/perMinute", func(t *testing.T) {
-		clock := t0
-		b := schedule.NewRateBudget(0, 6) // one token every 10 s
-		for i := 0; i < 6; i++ {
-			if ok, _ := b.Take(clock, 0); !ok {
-				t.Fatalf("burst take %d refused", i)
-			}
-		}
-		ok, retry := b.Take(clock, 0)
-		if ok || !retry.Equal(clock.Add(10*time.Second)) {
-			t.Fatalf("7th take = %v retry %v, want refused until +10s", ok, retry)
-		}
-		clock = clock.Add(9 * time.Second)
-		if ok, _ := b.Take(clock, 0); ok {
-			t.Fatal("allowed after 9 s")
-		}
-		clock = retry
-		if ok, _ := b.Take(clock, 0); !ok {
-			t.Fatal("refused at retryAt")
-		}
-		clock = clock.Add(time.Hour) // refills to the burst, not beyond
-		for i := 0; i < 6; i++ {
-			if ok, _ := b.Take(clock, 0); !ok {
-				t.Fatalf("refilled take %d refused", i)
-			}
-		}
-		if ok, _ := b.Take(clock, 0); ok {
-			t.Fatal("bucket refilled beyond perMinute")
-		}
-	})
-	t.Run("should not refill when the clock goes backwards", func(t *testing.T) {
-		b := schedule.NewRateBudget(0, 1)
-		if ok, _ := b.Take(t0, 0); !ok {
-			t.Fatal("first take refused")
-		}
-		if ok, _ := b.Take(t0.Add(-time.Hour), 0); ok {
-			t.Fatal("allowed after the clock went back")
-		}
-	})
-}
-
 var weekend = []lapsv1.DayOfWeek{"Saturday", "Sunday"}
 
 func TestWindowAt(t *testing.T) {

@@ -1,0 +1,194 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
+	"github.com/fleetlaps/fleetlaps/internal/schedule"
+)
+
+// devicePolicy is the rotation settings of a device's effective policy (name empty: none).
+type devicePolicy struct {
+	name string
+	rot  *lapsv1.RotationSettings
+}
+
+// policyLoad is one policy's share of rotation work, recounted every pass from RotationRequest
+// statuses (durable), never kept in memory across passes: a restarted manager sees the same.
+type policyLoad struct {
+	inFlight int
+	writes   []time.Time
+}
+
+// policyOf returns the rotation settings of a device's effective policy.
+func (r *RotationRequestReconciler) policyOf(ctx context.Context, s *rotationScope, d *lapsv1.ManagedDevice) (devicePolicy, error) {
+	if p, ok := s.policies[d.Name]; ok {
+		return p, nil
+	}
+	var out devicePolicy
+	if ep := d.Status.EffectivePolicy; ep != nil {
+		var p lapsv1.LapsPolicy
+		err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ep.Name}, &p)
+		switch {
+		case err == nil:
+			out = devicePolicy{name: p.Name, rot: p.Spec.Rotation}
+		case !apierrors.IsNotFound(err):
+			return out, err
+		}
+	}
+	s.policies[d.Name] = out
+	return out, nil
+}
+
+// loadOf gathers the in-flight rotations and recent write times of policy over every
+// RotationRequest of the namespace (finished ones too: their writes still count against the
+// rate). This request counts with its in-memory progress.
+func (r *RotationRequestReconciler) loadOf(ctx context.Context, s *rotationScope, policy string) (*policyLoad, error) {
+	if l, ok := s.loads[policy]; ok {
+		return l, nil
+	}
+	var reqs lapsv1.RotationRequestList
+	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.req.Namespace)); err != nil {
+		return nil, err
+	}
+	l := &policyLoad{}
+	since := s.now.Add(-schedule.RateWindow)
+	for i := range reqs.Items {
+		q := &reqs.Items[i]
+		if q.Name == s.req.Name {
+			q = s.req
+		}
+		for _, res := range q.Status.Results {
+			w := writeTime(&res)
+			inFlight := res.State == lapsv1.DeviceRotationRequested
+			if !inFlight && !w.After(since) {
+				continue
+			}
+			d, err := r.device(ctx, s, res.Device)
+			if err != nil {
+				return nil, err
+			}
+			if d == nil {
+				continue
+			}
+			p, err := r.policyOf(ctx, s, d)
+			if err != nil {
+				return nil, err
+			}
+			if p.name != policy {
+				continue
+			}
+			if inFlight {
+				l.inFlight++
+			}
+			if !w.IsZero() {
+				l.writes = append(l.writes, w)
+			}
+		}
+	}
+	s.loads[policy] = l
+	return l, nil
+}
+
+// writeTime is the latest directory write of a result: the claim, or (for intents recorded
+// before claims were) the intent.
+func writeTime(res *lapsv1.DeviceRotationResult) time.Time {
+	if res.LastAttemptTime != nil {
+		return res.LastAttemptTime.Time
+	}
+	if res.RequestedAt != nil {
+		return res.RequestedAt.Time
+	}
+	return time.Time{}
+}
+
+// reconcileSchedule moves Pending devices to Requested (recording intent: requestedAt and the
+// directory's current version) once the device's failure backoff has passed and its identity
+// resolves in the connection's snapshot, as schedule.Slot allows: the policy's maintenance
+// windows, maxConcurrent and ratePerMinute.
+func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *rotationScope) error {
+	if !s.now.Before(s.deadline) {
+		return nil
+	}
+	for i := range s.req.Status.Results {
+		res := &s.req.Status.Results[i]
+		if res.State != lapsv1.DeviceRotationPending {
+			continue
+		}
+		d, err := r.device(ctx, s, res.Device)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			res.State, res.Message = lapsv1.DeviceRotationFailed, "ManagedDevice not found"
+			metrics.Rotations.WithLabelValues("failed").Inc()
+			continue
+		}
+		// A new request does not restart the device's failure backoff (a repeated rotate
+		// annotation or request would otherwise write again at once after each failure).
+		if failed, last := d.Status.FailedRotationAttempts, d.Status.LastFailureTime; failed > 0 && last != nil {
+			if next := retryAt(failed, last.Time); s.now.Before(next) {
+				res.Message = fmt.Sprintf("waiting: the device's last %d rotation attempt(s) failed; next attempt at %s", failed, rfc3339(next))
+				s.next = append(s.next, next)
+				continue
+			}
+		}
+		rec, err := r.resolveTarget(d)
+		if errors.Is(err, dirsync.ErrNoSnapshot) {
+			res.Message = "waiting for the first snapshot of directory " + d.Spec.DirectoryRef.Name
+			s.next = append(s.next, s.now.Add(snapshotWait))
+			continue
+		}
+		if err != nil {
+			failTarget(res, err)
+			continue
+		}
+		p, err := r.policyOf(ctx, s, d)
+		if err != nil {
+			return err
+		}
+		in := schedule.SlotInput{Now: s.now, SnapshotLoaded: true}
+		var load *policyLoad
+		if rot := p.rot; rot != nil {
+			in.Windows = rot.MaintenanceWindows
+			if rot.MaxConcurrent != nil {
+				in.MaxConcurrent = *rot.MaxConcurrent
+			}
+			if rot.RatePerMinute != nil {
+				in.RatePerMinute = *rot.RatePerMinute
+			}
+			if in.MaxConcurrent > 0 || in.RatePerMinute > 0 {
+				if load, err = r.loadOf(ctx, s, p.name); err != nil {
+					return err
+				}
+				in.InFlight, in.RecentWrites = load.inFlight, load.writes
+			}
+		}
+		slot := schedule.Slot(in)
+		if !slot.Go() {
+			res.Message = slot.Message(p.name, in.MaxConcurrent, in.RatePerMinute)
+			if !slot.RetryAt.IsZero() {
+				s.next = append(s.next, slot.RetryAt)
+			}
+			continue
+		}
+		if load != nil {
+			load.inFlight++
+			load.writes = append(load.writes, s.now)
+		}
+		res.State = lapsv1.DeviceRotationRequested
+		res.RequestedAt = mtime(s.now)
+		res.Message = "intent recorded; writing the directory"
+		res.PreviousPasswordVersion = rec.CurrentPasswordVersion
+	}
+	return nil
+}

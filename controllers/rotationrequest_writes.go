@@ -1,0 +1,170 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
+	"github.com/fleetlaps/fleetlaps/internal/schedule"
+)
+
+// expiryTolerance absorbs the sub-second part of a requestedAt that status stores to the second.
+const expiryTolerance = time.Second
+
+// reconcileClaims decides, for every device whose intent is recorded and whose write is not
+// acknowledged, what schedule.NextWrite says: claim the write (attempts+1, lastAttemptTime=now),
+// wait, or count it as done from fresh directory data (rotated since the intent, or the expiry
+// already written). The claims become durable with the next (resourceVersion-locked) patch,
+// before reconcileWrite writes anything.
+func (r *RotationRequestReconciler) reconcileClaims(ctx context.Context, s *rotationScope) error {
+	for i := range s.req.Status.Results {
+		res := &s.req.Status.Results[i]
+		if res.State != lapsv1.DeviceRotationRequested || res.WrittenAt != nil || res.RequestedAt == nil {
+			continue
+		}
+		d, err := r.device(ctx, s, res.Device)
+		if err != nil {
+			return err
+		}
+		if d == nil {
+			res.State, res.Message = lapsv1.DeviceRotationFailed, "ManagedDevice not found"
+			metrics.Rotations.WithLabelValues("failed").Inc()
+			continue
+		}
+		dir := d.Spec.DirectoryRef.Name
+		in := schedule.WriteInput{Now: s.now, Deadline: s.deadline, Attempts: res.Attempts,
+			LastAttempt: timeOf(res.LastAttemptTime), LastFailure: timeOf(res.LastFailureTime)}
+		var rotatedAt time.Time
+		rec, err := r.resolveTarget(d)
+		switch {
+		case errors.Is(err, dirsync.ErrNoSnapshot):
+		case err != nil:
+			failTarget(res, err)
+			continue
+		default:
+			st, _ := r.Store.State(dir)
+			in.SnapshotLoaded, in.SnapshotTaken = true, st.LastSuccess
+			rotatedAt, in.RotatedSinceIntent = evidence(rec, res)
+			in.ExpiryWritten = r.expiryWritten(dir, rec, res.RequestedAt.Time)
+		}
+		switch w := schedule.NextWrite(in); w.Action {
+		case schedule.WriteNow:
+			res.Attempts++
+			res.LastAttemptTime = mtime(s.now)
+			res.Message = fmt.Sprintf("write claimed (attempt %d); writing the directory", res.Attempts)
+			s.claimed = append(s.claimed, i)
+		case schedule.WriteRotated:
+			res.State, res.RotatedAt = lapsv1.DeviceRotationRotated, mtime(rotatedAt)
+			res.Message = "the directory shows a new password since " + rfc3339(rotatedAt)
+			metrics.Rotations.WithLabelValues("rotated").Inc()
+			log.FromContext(ctx).Info("unacknowledged write resolved: the device rotated since the intent", "device", res.Device)
+		case schedule.WriteDone:
+			res.WrittenAt, res.LastFailureTime = res.LastAttemptTime, nil
+			res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
+			log.FromContext(ctx).Info("unacknowledged write resolved: the directory already holds it", "device", res.Device)
+		case schedule.WriteWait:
+			s.next = append(s.next, w.RetryAt)
+			switch w.Reason {
+			case schedule.WaitFirstRead:
+				res.Message = "waiting for the first snapshot of directory " + dir
+			case schedule.WaitClaim, schedule.WaitNewerRead:
+				res.Message = fmt.Sprintf("the write claimed at %s has no recorded outcome; waiting for a directory read after %s to decide",
+					rfc3339(res.LastAttemptTime.Time), rfc3339(res.LastAttemptTime.Add(schedule.ClaimTTL)))
+			}
+		case schedule.WriteTooLate:
+			// reconcileDeadline fails the device.
+		}
+	}
+	return nil
+}
+
+// expiryWritten says whether rec already holds the expiry a rotation write sets: on Active
+// Directory the write is the expiration time itself (at or before requestedAt), so the
+// snapshot shows it. An Entra rotation is an action whose effect only a new password shows.
+func (r *RotationRequestReconciler) expiryWritten(dir string, rec directory.DeviceRecord, requested time.Time) bool {
+	e, err := r.Directories.Lookup(dir)
+	if err != nil || e.Directory.Type() != directory.TypeActiveDirectory {
+		return false
+	}
+	exp := rec.PasswordExpirationTime
+	if rec.Source == directory.SourceLegacy {
+		exp = rec.LegacyExpirationTime
+	}
+	return !exp.IsZero() && !rec.PasswordNeverExpires && !exp.After(requested.Add(expiryTolerance))
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// reconcileWrite performs the writes this pass claimed, each bounded by schedule.WriteTimeout
+// (less than the claim's lifetime). A failed write is retried after schedule.Backoff(attempts,
+// lastFailureTime) (1, 2, 4 ... 60 minutes).
+func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotationScope) {
+	var errs []error
+	for _, i := range s.claimed {
+		res := &s.req.Status.Results[i]
+		d, err := r.device(ctx, s, res.Device)
+		if err != nil || d == nil {
+			errs = append(errs, fmt.Errorf("device %s: %v", res.Device, err))
+			continue
+		}
+		e, err := r.Directories.Lookup(d.Spec.DirectoryRef.Name)
+		if err != nil {
+			res.State, res.Message = lapsv1.DeviceRotationFailed, err.Error()
+			metrics.Rotations.WithLabelValues("failed").Inc()
+			continue
+		}
+		// The write goes to the object the connection's own snapshot holds for the device,
+		// never to a DN taken from the spec.
+		rec, err := r.resolveTarget(d)
+		if err != nil {
+			failTarget(res, err)
+			continue
+		}
+		ref := dirsync.TargetOf(rec)
+		wctx, cancel := context.WithTimeout(ctx, schedule.WriteTimeout)
+		err = e.Directory.RequestRotation(wctx, ref, res.RequestedAt.Time)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				// The manager is stopping: the claim stays and the next pass decides it.
+				errs = append(errs, ctx.Err())
+				continue
+			}
+			metrics.Rotations.WithLabelValues("write_error").Inc()
+			if errors.Is(err, directory.ErrNotFound) || errors.Is(err, directory.ErrPermissionDenied) || errors.Is(err, directory.ErrOutOfScope) {
+				res.State = lapsv1.DeviceRotationFailed
+				res.Message = fmt.Sprintf("directory write failed: %s", directoryErrorKind(err))
+				metrics.Rotations.WithLabelValues("failed").Inc()
+				continue
+			}
+			res.LastFailureTime = mtime(s.now)
+			next := retryAt(res.Attempts, s.now)
+			res.Message = fmt.Sprintf("directory write failed (attempt %d, %s); next attempt at %s", res.Attempts, directoryErrorKind(err), rfc3339(next))
+			s.next = append(s.next, next)
+			log.FromContext(ctx).Error(err, "directory write failed", "device", res.Device, "attempt", res.Attempts)
+			continue
+		}
+		res.LastFailureTime = nil
+		res.WrittenAt = mtime(s.now)
+		res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
+		metrics.Rotations.WithLabelValues("requested").Inc()
+		if r.Recorder != nil {
+			r.Recorder.Eventf(d, s.req, "Normal", "RotationRequested", "RequestRotation",
+				"rotation requested by %s via RotationRequest %s: %s", s.requester(), s.req.Name, s.req.Spec.Reason)
+		}
+	}
+	s.writeErr = errors.Join(errs...)
+}
