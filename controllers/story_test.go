@@ -22,6 +22,7 @@ import (
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/schedule"
 )
 
 const wait = 20 * time.Second
@@ -414,14 +415,16 @@ func TestStory_restartBetweenIntentAndWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := rr.Status.Results[0]
-	if res.State != lapsv1.DeviceRotationRequested || res.RequestedAt == nil || res.WrittenAt != nil {
-		t.Fatalf("intent not durable before the write: %+v", res)
+	if res.State != lapsv1.DeviceRotationRequested || res.RequestedAt == nil || res.LastAttemptTime == nil || res.WrittenAt != nil {
+		t.Fatalf("intent and claim not durable before the write: %+v", res)
 	}
 	if n := len(callsFor(guidOf(601))); n != 0 {
 		t.Fatalf("writes before restart: %d", n)
 	}
 
-	// Manager B: a new process; it writes exactly once, with the recorded time.
+	// Manager B: a new process started after A's claim expired; its first snapshot, read after
+	// that, shows the write still needed, so it writes exactly once, with the recorded time.
+	suiteClock.Step(schedule.ClaimTTL + time.Second)
 	ctxB, stopB := context.WithCancel(context.Background())
 	defer stopB()
 	var writesB atomicInt
