@@ -291,19 +291,20 @@ type LapsPolicyStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
-	// MatchedDevices selected by deviceSelector.
+	// MatchedDevices selected by deviceSelector. The counts are written even when 0, so
+	// `kubectl get lapspolicies` shows 0 rather than an empty cell.
 	// +optional
-	MatchedDevices int32 `json:"matchedDevices,omitempty"`
+	MatchedDevices int32 `json:"matchedDevices"`
 	// CompliantDevices: matched devices for which this policy is effective and whose password is
 	// current.
 	// +optional
-	CompliantDevices int32 `json:"compliantDevices,omitempty"`
+	CompliantDevices int32 `json:"compliantDevices"`
 	// ExpiredDevices: matched devices whose password expired without rotation.
 	// +optional
-	ExpiredDevices int32 `json:"expiredDevices,omitempty"`
+	ExpiredDevices int32 `json:"expiredDevices"`
 	// ConflictingDevices: matched devices on which another policy wins.
 	// +optional
-	ConflictingDevices int32 `json:"conflictingDevices,omitempty"`
+	ConflictingDevices int32 `json:"conflictingDevices"`
 	// RenderedHash is a stable hash of the effective settings; it changes iff a rendered artefact
 	// changes.
 	// +optional
@@ -335,6 +336,8 @@ const (
 // +kubebuilder:printcolumn:name="Root",type=string,JSONPath=`.spec.policyRoot`
 // +kubebuilder:printcolumn:name="Age Days",type=integer,JSONPath=`.spec.passwordAgeDays`
 // +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedDevices`
+// +kubebuilder:printcolumn:name="Compliant",type=integer,JSONPath=`.status.compliantDevices`
+// +kubebuilder:printcolumn:name="Expired",type=integer,JSONPath=`.status.expiredDevices`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
