@@ -1,6 +1,14 @@
-// Command kubectl-laps is a kubectl plugin for fleetlaps. "kubectl laps render" turns a LapsPolicy
-// manifest into the document devices read (CSP SyncML, Intune JSON, Registry.pol, its text form or
-// the agent's local configuration), after the same validation the apiserver applies.
+// Command kubectl-laps is the kubectl plugin for fleetlaps, the daily tool of the people who run
+// it. It follows kubectl's conventions (k8s.io/cli-runtime): --kubeconfig, --context, -n/-A and
+// -o table|yaml|json.
+//
+//	kubectl laps status [DEVICE...|-l SELECTOR]  the fleet per policy, or devices in detail
+//	kubectl laps explain DEVICE                   why a device has its effective policy
+//	kubectl laps rotate DEVICE...|-l SELECTOR     create a RotationRequest (--wait follows it)
+//	kubectl laps render -f FILE [-o FORMAT]       render a LapsPolicy manifest for devices
+//
+// The plugin reads and creates Kubernetes objects only: it never talks to a directory and never
+// reads a password.
 package main
 
 import (
@@ -13,7 +21,7 @@ func main() {
 }
 
 // run executes the command line and returns the exit code: 0 on success, 1 on any error (the
-// message is on stderr; nothing is written to stdout).
+// message is on stderr).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := newRootCommand(stdin, stdout, stderr)
 	cmd.SetArgs(args)

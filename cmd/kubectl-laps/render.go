@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -18,34 +19,20 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/render"
 )
 
-func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "kubectl-laps",
-		Short:         "Work with fleetlaps Windows LAPS policies",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.AddCommand(newRenderCommand(stdin, stdout, stderr))
-	return root
-}
-
 type renderOptions struct {
-	file, format, output string
+	file, format, outputFile string
 }
 
 func newRenderCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	o := &renderOptions{}
 	cmd := &cobra.Command{
-		Use:   "render -f FILE [--format FORMAT] [-o FILE]",
+		Use:   "render -f FILE [-o FORMAT] [--output-file FILE]",
 		Short: "Render a LapsPolicy manifest into the document devices read",
 		Long: `Render reads one LapsPolicy manifest (YAML or JSON, "-" for stdin), validates it with the
-apiserver's admission rules (unknown fields are errors), fills in seed 002's defaults and prints
-the rendered policy.
+apiserver's admission rules (unknown fields are errors), fills in the Windows LAPS defaults of
+unset settings and prints the rendered policy. It reads no cluster.
 
-Formats: syncml (CSP), intune (settings-catalog JSON), registry-pol (Group Policy Registry.pol),
+Output formats (-o): syncml (CSP), intune (settings-catalog JSON), registry-pol (Group Policy Registry.pol),
 registry-text (LGPO text form), agent (endpoint agent local configuration). The default follows
 spec.policyRoot: CSP -> syncml, GroupPolicy and LegacyLAPS -> registry-pol,
 LocalConfiguration -> agent.`,
@@ -55,15 +42,18 @@ LocalConfiguration -> agent.`,
 		},
 	}
 	cmd.Flags().StringVarP(&o.file, "filename", "f", "", `LapsPolicy manifest, "-" for stdin`)
-	cmd.Flags().StringVar(&o.format, "format", "", "output format: "+strings.Join(render.Formats, ", ")+" (default: per policyRoot)")
-	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
+	cmd.Flags().StringVarP(&o.format, "output", "o", "", "output format: "+strings.Join(render.Formats, ", ")+" (default: per policyRoot)")
+	cmd.Flags().StringVar(&o.format, "format", "", "same as --output")
+	_ = cmd.Flags().MarkDeprecated("format", "use -o/--output")
+	cmd.Flags().SetOutput(stderr) // the deprecation notice must not mix into the rendered output
+	cmd.Flags().StringVar(&o.outputFile, "output-file", "", "write to this file instead of stdout")
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
 
 func (o *renderOptions) run(stdin io.Reader, stdout, stderr io.Writer) error {
-	if o.format != "" && !contains(render.Formats, o.format) {
-		return fmt.Errorf("--format %q: unsupported, allowed: %s", o.format, strings.Join(render.Formats, ", "))
+	if o.format != "" && !slices.Contains(render.Formats, o.format) {
+		return fmt.Errorf("--output %q: unsupported, allowed: %s", o.format, strings.Join(render.Formats, ", "))
 	}
 	var raw []byte
 	var err error
@@ -103,8 +93,8 @@ func (o *renderOptions) run(stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if o.output != "" {
-		return os.WriteFile(o.output, data, 0o644)
+	if o.outputFile != "" {
+		return os.WriteFile(o.outputFile, data, 0o644)
 	}
 	_, err = stdout.Write(data)
 	return err
@@ -150,13 +140,4 @@ func isComment(doc []byte) bool {
 		}
 	}
 	return true
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

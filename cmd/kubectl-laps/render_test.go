@@ -71,17 +71,24 @@ func TestRender_ReproducesSeed003Examples(t *testing.T) {
 func TestRender_FormatsAndOutput(t *testing.T) {
 	manifest, _ := os.ReadFile("testdata/seed003-hybrid.yaml")
 	for _, f := range render.Formats {
-		t.Run("should render --format "+f+" from stdin", func(t *testing.T) {
-			code, out, errOut := runCmd(t, string(manifest), "render", "-f", "-", "--format", f)
+		t.Run("should render -o "+f+" from stdin", func(t *testing.T) {
+			code, out, errOut := runCmd(t, string(manifest), "render", "-f", "-", "-o", f)
 			if code != 0 || out == "" {
 				t.Fatalf("exit %d, %d bytes: %s", code, len(out), errOut)
 			}
 		})
 	}
-	t.Run("should default to registry-pol for a GroupPolicy root and write -o", func(t *testing.T) {
+	t.Run("should keep --format as a deprecated alias of -o", func(t *testing.T) {
+		code, out, errOut := runCmd(t, string(manifest), "render", "-f", "-", "--format", render.FormatIntune)
+		_, want, _ := runCmd(t, string(manifest), "render", "-f", "-", "-o", render.FormatIntune)
+		if code != 0 || out != want || !strings.Contains(errOut, "deprecated") {
+			t.Fatalf("exit %d, same output %v, stderr %q", code, out == want, errOut)
+		}
+	})
+	t.Run("should default to registry-pol for a GroupPolicy root and write --output-file", func(t *testing.T) {
 		gp := strings.Replace(string(manifest), "policyRoot: CSP", "policyRoot: GroupPolicy", 1)
 		path := filepath.Join(t.TempDir(), "Registry.pol")
-		code, out, errOut := runCmd(t, gp, "render", "-f", "-", "-o", path)
+		code, out, errOut := runCmd(t, gp, "render", "-f", "-", "--output-file", path)
 		if code != 0 || out != "" {
 			t.Fatalf("exit %d, stdout %q: %s", code, out, errOut)
 		}
@@ -129,8 +136,8 @@ func TestRender_RejectsInvalidManifests(t *testing.T) {
 			manifest: m + "\n---\n" + m,
 			stderr:   []string{"one LapsPolicy per file"}},
 		{name: "should reject an unknown format listing the formats",
-			manifest: m, args: []string{"--format", "pdf"},
-			stderr: []string{`--format "pdf"`, "syncml, intune, registry-pol, registry-text, agent"}},
+			manifest: m, args: []string{"-o", "pdf"},
+			stderr: []string{`--output "pdf"`, "syncml, intune, registry-pol, registry-text, agent"}},
 		{name: "should reject an empty input", manifest: "", stderr: []string{"no LapsPolicy manifest"}},
 	}
 	for _, tc := range cases {
