@@ -39,7 +39,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	g.config.AddFlags(root.PersistentFlags())
-	root.AddCommand(newStatusCommand(g), newExplainCommand(g), newRenderCommand(stdin, stdout, stderr))
+	root.AddCommand(newStatusCommand(g), newExplainCommand(g), newRotateCommand(g), newRenderCommand(stdin, stdout, stderr))
 	return root
 }
 
