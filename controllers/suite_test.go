@@ -85,6 +85,8 @@ func runSuite(m *testing.M) int {
 	suiteDir = directorytest.New("corp", directory.TypeActiveDirectory, suiteClock.Now)
 	suiteDirs = directoryconfig.NewSet(suiteDir)
 	suiteDirs.Add(&directoryconfig.Entry{Config: directoryconfig.Connection{Name: "cloud", Type: directory.TypeEntraID}, Err: fmt.Errorf("%w: no entraID backend", directoryconfig.ErrTypeUnsupported)})
+	gatedDir = directorytest.New("gated", directory.TypeActiveDirectory, suiteClock.Now)
+	suiteDirs.Add(&directoryconfig.Entry{Config: gatedConnection, Directory: gatedDir})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
