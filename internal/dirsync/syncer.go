@@ -302,13 +302,10 @@ var nonLabel = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
 // OUPath turns "CN=PC1,OU=Berlin,OU=Workstations,DC=corp,DC=example" into the label value
 // "Workstations.Berlin" (top-down). Values longer than 63 characters keep a prefix and a hash.
-func OUPath(dn string) string {
+func OUPath(distinguishedName string) string {
 	var ous []string
-	for _, rdn := range strings.Split(dn, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(rdn), "=")
-		if ok && strings.EqualFold(k, "OU") {
-			ous = append(ous, nonLabel.ReplaceAllString(v, "_"))
-		}
+	for _, v := range dn.Values(distinguishedName, "OU") {
+		ous = append(ous, nonLabel.ReplaceAllString(v, "_"))
 	}
 	slices.Reverse(ous)
 	v := strings.Join(ous, ".")

@@ -254,6 +254,7 @@ func TestOUPath(t *testing.T) {
 		"CN=PC1,OU=Berlin,OU=Workstations,DC=corp,DC=example": "Workstations.Berlin",
 		"CN=DC1,OU=Domain Controllers,DC=corp,DC=example":     "Domain_Controllers",
 		"CN=PC1,CN=Computers,DC=corp,DC=example":              "",
+		`CN=PC1,OU=Sales\, EMEA,OU=Workstations,DC=corp`:      "Workstations.Sales_EMEA",
 	}
 	for dn, want := range cases {
 		if got := OUPath(dn); got != want {

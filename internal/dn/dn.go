@@ -5,6 +5,7 @@ package dn
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -53,4 +54,23 @@ func WithinAny(dn string, bases []string) bool {
 		}
 	}
 	return false
+}
+
+// Values returns the values of the RDN attributes of type attr (case-insensitive), leaf first:
+// Values("CN=PC1,OU=Berlin,OU=Workstations,DC=corp", "OU") is [Berlin Workstations]. Escaped
+// characters come back unescaped. Unparsable input has none.
+func Values(distinguishedName, attr string) []string {
+	d, err := ldap.ParseDN(distinguishedName)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, rdn := range d.RDNs {
+		for _, a := range rdn.Attributes {
+			if strings.EqualFold(a.Type, attr) {
+				out = append(out, a.Value)
+			}
+		}
+	}
+	return out
 }

@@ -50,6 +50,16 @@ func TestEqual(t *testing.T) {
 	}
 }
 
+func TestValues(t *testing.T) {
+	got := Values(`CN=PC1,OU=Sales\, EMEA,ou=Workstations,DC=corp,DC=example`, "OU")
+	if len(got) != 2 || got[0] != "Sales, EMEA" || got[1] != "Workstations" {
+		t.Fatalf("OU values %q", got)
+	}
+	if got := Values("not a dn", "OU"); got != nil {
+		t.Fatalf("unparsable: %q", got)
+	}
+}
+
 func TestWithinAny(t *testing.T) {
 	bases := []string{"OU=A,DC=x", "OU=B,DC=x"}
 	if !WithinAny("CN=1,OU=B,DC=x", bases) || WithinAny("CN=1,OU=C,DC=x", bases) || WithinAny("CN=1,OU=A,DC=x", nil) {

@@ -863,13 +863,6 @@ func (d *Directory) netbiosNameLocked(conn *ldap.Conn) (string, error) {
 }
 
 // dnsDomainOf turns DC=fleet,DC=test into fleet.test.
-func dnsDomainOf(dn string) string {
-	var parts []string
-	for _, rdn := range strings.Split(dn, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(rdn), "=")
-		if ok && strings.EqualFold(k, "DC") {
-			parts = append(parts, v)
-		}
-	}
-	return strings.Join(parts, ".")
+func dnsDomainOf(distinguishedName string) string {
+	return strings.Join(dn.Values(distinguishedName, "DC"), ".")
 }
