@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/go-logr/logr"
 
+	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad/adtest"
 )
 
@@ -144,5 +145,34 @@ func reportPerEntry(b *testing.B, trips, entries int, ms0, ms1 runtime.MemStats)
 	if entries > 0 && b.N > 0 {
 		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N*entries), "allocs/entry")
 		b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(b.N*entries), "B/entry")
+	}
+}
+
+// BenchmarkRequestRotation: one expiry write on the shared test DC, addressed as the controller
+// does (objectGUID and DN from its snapshot), so the scope check's search is in the figure;
+// dn-only is the write alone (the DN is checked against the search bases without a round trip).
+func BenchmarkRequestRotation(b *testing.B) {
+	ctx := context.Background()
+	d := newDir(b, testConfig(b, fleetBase), logr.Discard())
+	snap, err := d.Snapshot(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := byName(snap)["fleet-00060"]
+	at := time.Date(2027, 2, 3, 4, 5, 6, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		ref  directory.DeviceRef
+	}{
+		{"guid+dn", directory.DeviceRef{Key: rec.Key, DistinguishedName: rec.DistinguishedName}},
+		{"dn-only", directory.DeviceRef{DistinguishedName: rec.DistinguishedName}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				if err := d.RequestRotation(ctx, tc.ref, at); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
