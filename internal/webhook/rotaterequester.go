@@ -15,7 +15,10 @@ import (
 // ManagedDevicePath is where the ManagedDevice mutating webhook is served.
 const ManagedDevicePath = "/mutate-laps-fleetlaps-io-v1-manageddevice"
 
-// +kubebuilder:webhook:path=/mutate-laps-fleetlaps-io-v1-manageddevice,mutating=true,failurePolicy=fail,sideEffects=None,groups=laps.fleetlaps.io,resources=manageddevices,verbs=create;update,versions=v1,name=mmanageddevice.laps.fleetlaps.io,admissionReviewVersions=v1
+// Only objects carrying the rotate annotation are sent to the webhook, so ManagedDevice writes
+// (discovery, GitOps) do not depend on the manager being up; the ValidatingAdmissionPolicy
+// refuses a requester set without the annotation.
+// +kubebuilder:webhook:path=/mutate-laps-fleetlaps-io-v1-manageddevice,mutating=true,failurePolicy=fail,sideEffects=None,groups=laps.fleetlaps.io,resources=manageddevices,verbs=create;update,versions=v1,name=mmanageddevice.laps.fleetlaps.io,admissionReviewVersions=v1,patch=`{"matchConditions":[{"name":"rotate-annotation","expression":"has(object.metadata.annotations) && 'laps.fleetlaps.io/rotate-requested-at' in object.metadata.annotations"}]}`
 
 // RotateRequester records who asked for a rotation through the rotate-requested-at annotation:
 // when that annotation gets a new value, rotate-requested-by is set to the authenticated user
