@@ -16,11 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -179,6 +181,16 @@ func (r *LapsPolicyReconciler) reconcileRender(_ context.Context, s *policyScope
 // LabelRenderedPolicy marks a policy's rendered ConfigMap; the manager caches only ConfigMaps
 // that carry it.
 const LabelRenderedPolicy = "laps.fleetlaps.io/policy"
+
+// RenderedConfigMapCache limits the manager's ConfigMap cache to the rendered-policy ConfigMaps
+// (the selector "laps.fleetlaps.io/policy": the label exists).
+func RenderedConfigMapCache() cache.ByObject {
+	sel, err := labels.Parse(LabelRenderedPolicy)
+	if err != nil {
+		panic(err) // a constant label key always parses
+	}
+	return cache.ByObject{Label: sel}
+}
 
 // RenderedConfigMapName is the owned ConfigMap holding an AD policy's artefacts.
 func RenderedConfigMapName(policy string) string { return policy + "-rendered" }

@@ -132,6 +132,7 @@ func newManager(ctx context.Context, shard string, dir directory.Directory, writ
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&lapsv1.ManagedDevice{}: {Label: sel}, &lapsv1.RotationRequest{}: {Label: sel},
+			&corev1.ConfigMap{}: RenderedConfigMapCache(), // as cmd/manager
 		}},
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(cfg, o)

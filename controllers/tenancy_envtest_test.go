@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -88,5 +89,42 @@ func TestNamespaceGate_relabellingTheNamespaceReDecides(t *testing.T) {
 		if c.Op != "snapshot" {
 			t.Fatalf("directory call for a refused namespace: %+v", c)
 		}
+	}
+}
+
+// The manager caches only labelled rendered-policy ConfigMaps: a ConfigMap of the same name that
+// someone else made (unlabelled, so invisible to the cache) is reported as a conflict, not
+// retried forever or overwritten; the labelled one the policy makes is found and kept current.
+func TestRenderedConfigMap_cacheSeesOnlyLabelledOnes(t *testing.T) {
+	const ns = "cm-cache"
+	createNamespace(t, ns)
+	ctx := context.Background()
+	foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RenderedConfigMapName("taken"), Namespace: ns}, Data: map[string]string{"mine": "yes"}}
+	if err := k8s.Create(ctx, foreign); err != nil {
+		t.Fatal(err)
+	}
+	taken := in(newPolicy("taken", lapsv1.PolicyRootGroupPolicy, 0, nil), ns)
+	free := in(newPolicy("free", lapsv1.PolicyRootGroupPolicy, 0, nil), ns)
+	mustCreate(t, taken, free)
+	eventually(t, 20*time.Second, func() error {
+		var got lapsv1.LapsPolicy
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(taken), &got); err != nil {
+			return err
+		}
+		return condIs(got.Status.Conditions, lapsv1.ConditionStalled, metav1.ConditionTrue, "ConfigMapConflict")
+	})
+	eventually(t, 20*time.Second, func() error {
+		var got lapsv1.LapsPolicy
+		if err := k8s.Get(ctx, client.ObjectKeyFromObject(free), &got); err != nil {
+			return err
+		}
+		return condIs(got.Status.Conditions, lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonPublished)
+	})
+	var cm corev1.ConfigMap
+	if err := k8s.Get(ctx, client.ObjectKeyFromObject(foreign), &cm); err != nil || cm.Data["mine"] != "yes" || len(cm.Data) != 1 {
+		t.Fatalf("the foreign ConfigMap was touched: %+v %v", cm.Data, err)
+	}
+	if err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: RenderedConfigMapName("free")}, &cm); err != nil || cm.Labels[LabelRenderedPolicy] != "free" {
+		t.Fatalf("rendered ConfigMap %v %v", cm.Labels, err)
 	}
 }

@@ -135,11 +135,7 @@ func fnv32(s string) uint32 {
 // cacheOptions limits the cache of ManagedDevices and RotationRequests to the shard.
 func cacheOptions(shard string) (cache.Options, error) {
 	// Only the rendered-policy ConfigMaps: never every ConfigMap of the cluster in memory.
-	rendered, err := labels.Parse(controllers.LabelRenderedPolicy)
-	if err != nil {
-		return cache.Options{}, err
-	}
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.ConfigMap{}: {Label: rendered}}}
+	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.ConfigMap{}: controllers.RenderedConfigMapCache()}}
 	if shard == "" {
 		return opts, nil
 	}
