@@ -1,9 +1,10 @@
 package controllers
 
 // This file is the only place the reconcilers call into the policy engine (internal/policy,
-// internal/schedule, internal/render), except the RotationRequest decisions schedule.Slot and
-// schedule.NextWrite, whose inputs are gathered in rotationrequest_slots.go and
-// rotationrequest_writes.go. Keeping the calls here makes the engine's contract visible in one
+// internal/schedule, internal/render, internal/evidence), except the RotationRequest decisions
+// schedule.Slot and schedule.NextWrite, whose inputs are gathered in rotationrequest_slots.go and
+// rotationrequest_writes.go, and internal/compliance, called from manageddevice_status.go whose
+// conditions it decides. Keeping the calls here makes the engine's contract visible in one
 // screen.
 
 import (
@@ -12,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/evidence"
 	"github.com/fleetlaps/fleetlaps/internal/policy"
 	"github.com/fleetlaps/fleetlaps/internal/render"
 	"github.com/fleetlaps/fleetlaps/internal/schedule"
@@ -59,6 +62,11 @@ func ignoredSettings(spec *lapsv1.LapsPolicySpec) []string {
 
 func checkCompatibility(s settings, osBuild string) compatibility {
 	return policy.CheckCompatibility(s, osBuild)
+}
+
+// evidenceOf decides whether rec proves a rotation after res was requested, and when.
+func evidenceOf(rec directory.DeviceRecord, res *lapsv1.DeviceRotationResult) (time.Time, bool) {
+	return evidence.Rotated(rec, evidence.Request{RequestedAt: res.RequestedAt.Time, PreviousPasswordVersion: res.PreviousPasswordVersion})
 }
 
 func passwordExpiry(updated time.Time, ageDays int32) time.Time {

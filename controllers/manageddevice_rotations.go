@@ -32,6 +32,8 @@ func IndexByTargetDevice(o client.Object) []string {
 type rotationHistory struct {
 	// active names the requests still acting on the device (Pending or Requested).
 	active []string
+	// activeDeadline is the latest deadline of the active requests.
+	activeDeadline time.Time
 	// newest is the most recently created request that targets the device.
 	newest string
 	// failedAttempts counts failures since the last successful rotation: failed directory writes
@@ -56,11 +58,17 @@ func summarizeRotations(device string, passwordUpdate time.Time, reqs []lapsv1.R
 		if res == nil {
 			if !finished && q.Spec.DeviceName == device {
 				h.active = append(h.active, q.Name) // not expanded yet
+				if d := requestDeadline(q); d.After(h.activeDeadline) {
+					h.activeDeadline = d
+				}
 			}
 			continue
 		}
 		if !finished && (res.State == lapsv1.DeviceRotationPending || res.State == lapsv1.DeviceRotationRequested) {
 			h.active = append(h.active, q.Name)
+			if d := requestDeadline(q); d.After(h.activeDeadline) {
+				h.activeDeadline = d
+			}
 		}
 		var failedAt time.Time
 		if res.LastFailureTime != nil {
@@ -101,4 +109,17 @@ func resultFor(q *lapsv1.RotationRequest, device string) *lapsv1.DeviceRotationR
 		}
 	}
 	return nil
+}
+
+// requestDeadline is when q gives up: spec.deadline, or DefaultRotationDeadline after its start
+// (after its creation while it has not started).
+func requestDeadline(q *lapsv1.RotationRequest) time.Time {
+	if q.Spec.Deadline != nil {
+		return q.Spec.Deadline.Time
+	}
+	start := q.CreationTimestamp.Time
+	if q.Status.StartTime != nil {
+		start = q.Status.StartTime.Time
+	}
+	return start.Add(DefaultRotationDeadline)
 }

@@ -102,3 +102,21 @@ func TestIndexByTargetDevice_CoversNameAndResults(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+func TestSummarizeRotations_activeDeadline(t *testing.T) {
+	spec := newRequest("a", "pc1", nil)
+	spec.CreationTimestamp = metav1.NewTime(t0)
+	spec.Spec.Deadline = &metav1.Time{Time: t0.Add(2 * time.Hour)}
+	started := newRequest("b", "pc1", nil)
+	started.CreationTimestamp = metav1.NewTime(t0)
+	started.Status.StartTime = &metav1.Time{Time: t0.Add(time.Hour)}
+	started.Status.Results = []lapsv1.DeviceRotationResult{{Device: "pc1", State: lapsv1.DeviceRotationRequested}}
+	h := summarizeRotations("pc1", time.Time{}, []lapsv1.RotationRequest{*spec, *started})
+	if want := t0.Add(time.Hour + DefaultRotationDeadline); !h.activeDeadline.Equal(want) {
+		t.Errorf("activeDeadline = %v, want the latest deadline %v", h.activeDeadline, want)
+	}
+	h = summarizeRotations("pc1", time.Time{}, []lapsv1.RotationRequest{*spec})
+	if want := t0.Add(2 * time.Hour); !h.activeDeadline.Equal(want) {
+		t.Errorf("activeDeadline = %v, want spec.deadline %v", h.activeDeadline, want)
+	}
+}

@@ -8,40 +8,49 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/compliance"
 	"github.com/fleetlaps/fleetlaps/internal/conditions"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
+	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
-// Condition reasons of ManagedDevice.
+// Condition reasons of ManagedDevice. The PasswordCurrent and RollbackDetected ones come from
+// internal/compliance, which decides those conditions.
 const (
 	ReasonCompliant              = "Compliant"
 	ReasonApplied                = "Applied"
 	ReasonAppliedWithConflicts   = "AppliedWithConflicts"
 	ReasonNoPolicy               = "NoPolicy"
 	ReasonPolicyLookupFailed     = "PolicyLookupFailed"
-	ReasonWaitingForSnapshot     = "WaitingForSnapshot"
-	ReasonDirectoryUnavailable   = "DirectoryUnavailable"
-	ReasonNotInDirectory         = "NotInDirectory"
-	ReasonDirectoryDataInvalid   = "DirectoryDataInvalid"
-	ReasonNeverBackedUp          = "NeverBackedUp"
-	ReasonNeverExpires           = "NeverExpires"
-	ReasonExpired                = "Expired"
-	ReasonRotationFailing        = "RotationFailing"
-	ReasonExpirationProtection   = "ExpirationProtectionBreach"
-	ReasonNotExpired             = "NotExpired"
-	ReasonVersionMismatch        = "VersionMismatch"
-	ReasonVersionsMatch          = "VersionsMatch"
-	ReasonNoAgentReport          = "NoAgentReport"
-	ReasonReportOutOfStep        = "ReportOutOfStep"
-	ReasonNoDirectoryVersion     = "NoDirectoryVersion"
-	ReasonNotApplicable          = "NotApplicable"
+	ReasonWaitingForSnapshot     = compliance.ReasonWaitingForSnapshot
+	ReasonDirectoryUnavailable   = compliance.ReasonDirectoryUnavailable
+	ReasonNotInDirectory         = compliance.ReasonNotInDirectory
+	ReasonDirectoryDataInvalid   = compliance.ReasonDirectoryDataInvalid
+	ReasonNeverBackedUp          = compliance.ReasonNeverBackedUp
+	ReasonNoPasswordStored       = compliance.ReasonNoPasswordStored
+	ReasonCleartextStored        = compliance.ReasonCleartextPasswordStored
+	ReasonLegacyStored           = compliance.ReasonLegacyPasswordStored
+	ReasonNeverExpires           = compliance.ReasonNeverExpires
+	ReasonExpired                = compliance.ReasonExpired
+	ReasonRotationFailing        = compliance.ReasonRotationFailing
+	ReasonExpirationProtection   = compliance.ReasonExpirationProtection
+	ReasonNotExpired             = compliance.ReasonNotExpired
+	ReasonVersionMismatch        = compliance.ReasonVersionMismatch
+	ReasonVersionsMatch          = compliance.ReasonVersionsMatch
+	ReasonNoAgentReport          = compliance.ReasonNoAgentReport
+	ReasonReportOutOfStep        = compliance.ReasonReportOutOfStep
+	ReasonNoDirectoryVersion     = compliance.ReasonNoDirectoryVersion
+	ReasonNotApplicable          = compliance.ReasonNotApplicable
 	ReasonReporting              = "Reporting"
 	ReasonReportOverdue          = "ReportOverdue"
 	ReasonRotationRequested      = "RotationRequested"
 	ReasonNoRotationRequested    = "NoRotationRequested"
 	ReasonRotationLookupFailed   = "RotationLookupFailed"
-	ReasonDirectoryNotConfigured = "DirectoryNotConfigured"
+	ReasonDirectoryNotConfigured = compliance.ReasonDirectoryNotConfigured
 )
+
+// RotationFailureEvents are the Windows LAPS event IDs of a failed rotation.
+var RotationFailureEvents = compliance.RotationFailureEvents
 
 // deviceReadyDeps: Ready = PolicyApplied ∧ PasswordCurrent ∧ PolicyCompatible ∧
 // ¬RollbackDetected. PolicyCompatible and RollbackDetected need an agent report; while they
@@ -71,11 +80,7 @@ func updateDeviceStatus(s *deviceScope, heartbeat time.Duration, err error) {
 	setRotatingCondition(s)
 	setRotationHistory(s)
 
-	if c := conditions.Get(st.Conditions, lapsv1.ConditionPasswordCurrent); c != nil && c.Reason == ReasonWaitingForSnapshot && !conditions.IsTrue(st.Conditions, lapsv1.ConditionStalled) {
-		conditions.MarkReconciling(&st.Conditions, ReasonWaitingForSnapshot, c.Message, s.now)
-	} else {
-		conditions.ClearReconciling(&st.Conditions)
-	}
+	setReconcilingCondition(s)
 	readyMsg := "password is current"
 	if p := st.EffectivePolicy; p != nil {
 		readyMsg = fmt.Sprintf("password is current under LapsPolicy %s", p.Name)
@@ -136,14 +141,6 @@ func setPolicyApplied(s *deviceScope) {
 			w.Name, s.settings.PolicyRoot, w.Spec.Priority, strings.Join(s.sel.Losers, ", ")))
 }
 
-// expiry is the directory expiry that applies to the record.
-func (s *deviceScope) expiry() time.Time {
-	if s.record.Source == directory.SourceLegacy && !s.record.LegacyExpirationTime.IsZero() {
-		return s.record.LegacyExpirationTime
-	}
-	return s.record.PasswordExpirationTime
-}
-
 func mtime(t time.Time) *metav1.Time {
 	if t.IsZero() {
 		return nil
@@ -159,112 +156,76 @@ func setDirectoryFields(s *deviceScope) {
 	st := &s.device.Status
 	if !s.haveRecord {
 		st.PasswordExpirationTime, st.PasswordUpdateTime, st.PasswordUpdateTimeSource = nil, nil, ""
-		st.NextRotationTime, st.CurrentPasswordVersion, st.Source = nil, "", ""
+		st.NextRotationTime, st.CurrentPasswordVersion, st.Source, st.PasswordNeverExpires = nil, "", "", false
 		return
 	}
 	r := s.record
-	exp := s.expiry()
-	if r.PasswordNeverExpires {
-		exp = time.Time{}
-	}
-	st.PasswordExpirationTime = mtime(exp)
+	exp, never := r.Expiry()
+	st.PasswordExpirationTime, st.PasswordNeverExpires = mtime(exp), never
 	st.CurrentPasswordVersion = r.CurrentPasswordVersion
 	st.Source = lapsv1.PasswordSource(r.Source)
-	upd, src := r.PasswordUpdateTime, string(r.UpdateTimeSource)
-	if upd.IsZero() && !exp.IsZero() && s.settings != nil {
-		upd, src = exp.Add(-time.Duration(s.settings.PasswordAgeDays)*24*time.Hour), string(directory.UpdateTimeExpiryMinusAge)
+	// Only a time the directory states: an update time is never derived from the expiry.
+	st.PasswordUpdateTime, st.PasswordUpdateTimeSource = mtime(r.PasswordUpdateTime), string(r.UpdateTimeSource)
+	if r.PasswordUpdateTime.IsZero() {
+		st.PasswordUpdateTimeSource = ""
 	}
-	st.PasswordUpdateTime, st.PasswordUpdateTimeSource = mtime(upd), src
 	next := exp
-	if s.settings != nil && s.settings.PasswordExpirationProtectionEnabled && expirationProtectionBreach(r.PasswordUpdateTime, exp, s.settings.PasswordAgeDays) {
+	if s.settings != nil && s.settings.PasswordExpirationProtectionEnabled && !never && expirationProtectionBreach(r.PasswordUpdateTime, exp, s.settings.PasswordAgeDays) {
 		next = passwordExpiry(r.PasswordUpdateTime, s.settings.PasswordAgeDays)
 	}
 	st.NextRotationTime = mtime(next)
 }
 
-// setPasswordCurrentCondition runs the compliance chain; its first violation becomes
-// PasswordCurrent=False. Times in messages are absolute (RFC 3339).
-func setPasswordCurrentCondition(s *deviceScope) {
-	const t = lapsv1.ConditionPasswordCurrent
-	dir := s.device.Spec.DirectoryRef.Name
-	switch {
-	case s.dirErr != nil:
-		s.keepOrUnknown(t, ReasonDirectoryNotConfigured, fmt.Sprintf("directory %s is not usable", dir))
-		return
-	case s.haveState && s.state.Unavailable:
-		since := ""
-		if !s.state.LastSuccess.IsZero() {
-			since = fmt.Sprintf("; last snapshot taken at %s", rfc3339(s.state.LastSuccess))
-		}
-		s.set(t, metav1.ConditionUnknown, ReasonDirectoryUnavailable,
-			fmt.Sprintf("directory %s unreachable since %s (%s)%s", dir, rfc3339(s.state.FailingSince), directoryErrorKind(s.state.LastError), since))
-		return
-	case !s.snapshotUsable():
-		s.keepOrUnknown(t, ReasonWaitingForSnapshot, fmt.Sprintf("waiting for the first snapshot of directory %s", dir))
-		return
-	case !s.haveRecord:
-		s.set(t, metav1.ConditionFalse, ReasonNotInDirectory, fmt.Sprintf("directory %s has no object for %s", dir, identityString(s.device.Spec.Identity)))
-		return
-	case len(s.record.BadData) > 0:
-		s.set(t, metav1.ConditionFalse, ReasonDirectoryDataInvalid, "malformed directory values: "+strings.Join(s.record.BadData, "; "))
-		return
-	case !s.record.Managed():
-		s.set(t, metav1.ConditionFalse, ReasonNeverBackedUp, fmt.Sprintf("directory %s holds no LAPS password for this device", dir))
-		return
-	case s.record.PasswordNeverExpires:
-		s.set(t, metav1.ConditionTrue, ReasonNeverExpires, "the directory expiry is set to never")
+// apply writes a compliance verdict as condition t and collects its next interesting time.
+func (s *deviceScope) apply(t string, v compliance.Verdict) {
+	if !v.Next.IsZero() {
+		s.next = append(s.next, v.Next)
+	}
+	if v.Keep {
+		s.keepOrUnknown(t, v.Reason, v.Message)
 		return
 	}
-	exp := s.expiry()
-	if !s.now.Before(exp) {
-		msg := fmt.Sprintf("password expired at %s and was not rotated yet; the device rotates at its next hourly cycle", rfc3339(exp))
-		if len(s.active) > 0 {
-			msg += "; rotation requested by RotationRequest " + strings.Join(s.active, ", ")
-		}
-		if e := failureSince(s.device.Status.Agent, exp); e != nil {
-			msg = fmt.Sprintf("password expired at %s and the device's rotation fails: it reported event %d at %s", rfc3339(exp), e.ID, rfc3339(e.Time.Time))
-			if e.Message != "" {
-				msg += " (" + e.Message + ")"
-			}
-			s.set(t, metav1.ConditionFalse, ReasonRotationFailing, msg)
-			return
-		}
-		s.set(t, metav1.ConditionFalse, ReasonExpired, msg)
-		return
-	}
-	if st := s.settings; st != nil && st.PasswordExpirationProtectionEnabled && expirationProtectionBreach(s.record.PasswordUpdateTime, exp, st.PasswordAgeDays) {
-		s.set(t, metav1.ConditionFalse, ReasonExpirationProtection, fmt.Sprintf(
-			"directory expiry %s is later than the update time %s plus passwordAgeDays %d (%s); with expiration protection the device rotates at its next cycle",
-			rfc3339(exp), rfc3339(s.record.PasswordUpdateTime), st.PasswordAgeDays, rfc3339(passwordExpiry(s.record.PasswordUpdateTime, st.PasswordAgeDays))))
-		return
-	}
-	s.next = append(s.next, exp)
-	s.set(t, metav1.ConditionTrue, ReasonNotExpired, fmt.Sprintf("password expires at %s", rfc3339(exp)))
+	s.set(t, v.Status, v.Reason, v.Message)
 }
 
-// RotationFailureEvents are the Windows LAPS event IDs of a failed rotation (seed 001): the
-// cycle failed (10005), no domain controller answered (10011), the directory refused the write
-// (10017), the local password policy cannot be met (10027), Entra ID refused the update
-// (10028), the post-authentication reset failed (10043).
-var RotationFailureEvents = map[int32]bool{10005: true, 10011: true, 10017: true, 10027: true, 10028: true, 10043: true}
+// setPasswordCurrentCondition gathers the compliance inputs; compliance.PasswordCurrent decides.
+func setPasswordCurrentCondition(s *deviceScope) {
+	in := compliance.Input{
+		Now: s.now, Directory: s.device.Spec.DirectoryRef.Name, Identity: identityString(s.device.Spec.Identity),
+		DirectoryNotUsable: s.dirErr != nil,
+		SnapshotTaken:      s.snapshotUsable(),
+		Settings:           s.settings,
+		Agent:              s.device.Status.Agent,
+	}
+	if s.dirErr == nil && s.haveState && s.state.Unavailable {
+		in.Unavailable = &compliance.Unavailable{Since: s.state.FailingSince, LastSuccess: s.state.LastSuccess, Kind: directoryErrorKind(s.state.LastError)}
+	}
+	if s.haveRecord {
+		in.Record = &s.record
+	}
+	if len(s.active) > 0 {
+		in.Rotation = &compliance.Rotation{Requests: s.active, Deadline: s.rotations.activeDeadline}
+	}
+	s.apply(lapsv1.ConditionPasswordCurrent, compliance.PasswordCurrent(in))
+}
 
-// failureSince is the newest rotation failure the agent reported at or after t (nil: none).
-func failureSince(a *lapsv1.AgentStatus, t time.Time) *lapsv1.AgentEvent {
-	if a == nil {
-		return nil
+// setReconcilingCondition: Reconciling=True while the first snapshot is awaited and while an
+// operator-requested rotation runs (until its deadline), so kstatus reports InProgress.
+func setReconcilingCondition(s *deviceScope) {
+	conds := &s.device.Status.Conditions
+	pc := conditions.Get(*conds, lapsv1.ConditionPasswordCurrent)
+	switch {
+	case conditions.IsTrue(*conds, lapsv1.ConditionStalled):
+		conditions.ClearReconciling(conds)
+	case pc != nil && pc.Reason == ReasonWaitingForSnapshot:
+		conditions.MarkReconciling(conds, ReasonWaitingForSnapshot, pc.Message, s.now)
+	case len(s.active) > 0 && s.now.Before(s.rotations.activeDeadline):
+		conditions.MarkReconciling(conds, ReasonRotationInProgress, fmt.Sprintf("RotationRequest %s in progress until its deadline %s",
+			strings.Join(s.active, ", "), rfc3339(s.rotations.activeDeadline)), s.now)
+		s.next = append(s.next, s.rotations.activeDeadline)
+	default:
+		conditions.ClearReconciling(conds)
 	}
-	var newest *lapsv1.AgentEvent
-	for i := range a.RecentEvents {
-		e := &a.RecentEvents[i]
-		if !RotationFailureEvents[e.ID] || e.Time.Time.Before(t) {
-			continue
-		}
-		// The newest failure; at the same time, the specific event over the generic 10005.
-		if newest == nil || e.Time.After(newest.Time.Time) || (e.Time.Equal(&newest.Time) && newest.ID == 10005 && e.ID != 10005) {
-			newest = e
-		}
-	}
-	return newest
 }
 
 func directoryErrorKind(err error) string {
@@ -290,45 +251,18 @@ func identityString(id lapsv1.DeviceIdentity) string {
 }
 
 func setRollbackDetectedCondition(s *deviceScope) {
-	const t = lapsv1.ConditionRollbackDetected
-	agent := s.device.Status.Agent
-	switch {
-	case s.device.Spec.Identity.EntraID != nil:
-		s.set(t, metav1.ConditionFalse, ReasonNotApplicable, "rollback detection compares msLAPS-CurrentPasswordVersion, which only Active Directory keeps")
-	case agent == nil || agent.LocalPasswordVersion == "":
-		s.set(t, metav1.ConditionUnknown, ReasonNoAgentReport, "no agent has reported the device's LastPasswordVersion")
-	case !s.snapshotUsable():
-		s.keepOrUnknown(t, ReasonWaitingForSnapshot, "waiting for the first directory snapshot")
-	case !s.haveRecord || s.record.CurrentPasswordVersion == "":
-		s.set(t, metav1.ConditionUnknown, ReasonNoDirectoryVersion, "the directory shows no msLAPS-CurrentPasswordVersion")
-	case strings.EqualFold(agent.LocalPasswordVersion, s.record.CurrentPasswordVersion):
-		s.set(t, metav1.ConditionFalse, ReasonVersionsMatch, "the device's LastPasswordVersion matches msLAPS-CurrentPasswordVersion")
-	case reportOutOfStep(s, agent) != "":
-		// A normal rotation changes both sides, and the report and the snapshot arrive at
-		// different times: keep the last judgement until they describe the same password.
-		s.keepOrUnknown(t, ReasonReportOutOfStep, reportOutOfStep(s, agent))
-	default:
-		s.set(t, metav1.ConditionTrue, ReasonVersionMismatch, fmt.Sprintf(
-			"the device's LastPasswordVersion %s differs from msLAPS-CurrentPasswordVersion %s: the image was rolled back; Windows rotates at its next cycle (event 10015)",
-			agent.LocalPasswordVersion, s.record.CurrentPasswordVersion))
+	in := compliance.RollbackInput{
+		EntraID:       s.device.Spec.Identity.EntraID != nil,
+		Agent:         s.device.Status.Agent,
+		SnapshotTaken: s.snapshotUsable(),
 	}
-}
-
-// reportOutOfStep says why a version mismatch cannot be judged yet ("" when it can): the
-// device's local state is newer than the snapshot (its local expiry is later than the
-// directory's: the snapshot predates the device's rotation), or the directory's password is
-// newer than the report (the agent has not reported since the device rotated). An image
-// rollback is an older local state reported after the directory's password was written.
-func reportOutOfStep(s *deviceScope, agent *lapsv1.AgentStatus) string {
-	if exp := s.expiry(); agent.LocalExpirationTime != nil && !exp.IsZero() && agent.LocalExpirationTime.After(exp) {
-		return fmt.Sprintf("the device's local expiry %s is later than the directory's %s: waiting for the next snapshot",
-			rfc3339(agent.LocalExpirationTime.Time), rfc3339(exp))
+	if s.haveRecord {
+		in.Record = &s.record
 	}
-	if upd := s.device.Status.PasswordUpdateTime; agent.LastReportTime != nil && upd != nil && agent.LastReportTime.Before(upd) {
-		return fmt.Sprintf("the last agent report (%s) predates the directory's password (%s): waiting for the next report",
-			rfc3339(agent.LastReportTime.Time), rfc3339(upd.Time))
+	if u := s.device.Status.PasswordUpdateTime; u != nil {
+		in.PasswordUpdateTime = u.Time
 	}
-	return ""
+	s.apply(lapsv1.ConditionRollbackDetected, compliance.RollbackDetected(in))
 }
 
 func setPolicyCompatibleCondition(s *deviceScope) {
@@ -364,10 +298,10 @@ func setRotatingCondition(s *deviceScope) {
 	}
 }
 
-func conditionStatuses(conds []metav1.Condition) map[string]string {
-	out := make(map[string]string, len(conds))
+func conditionStatuses(conds []metav1.Condition) map[string]metrics.Condition {
+	out := make(map[string]metrics.Condition, len(conds))
 	for _, c := range conds {
-		out[c.Type] = string(c.Status)
+		out[c.Type] = metrics.Condition{Status: string(c.Status), Reason: c.Reason}
 	}
 	return out
 }

@@ -2,11 +2,11 @@ package controllers
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/conditions"
@@ -14,7 +14,8 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 )
 
-// TestSetPasswordCurrentCondition: scope in, condition out; no client (STYLE.md §2).
+// TestSetPasswordCurrentCondition: scope in, condition out; no client (STYLE.md §2). The
+// decision itself is table-tested in internal/compliance; this covers what the scope hands it.
 func TestSetPasswordCurrentCondition(t *testing.T) {
 	updated := t0.Add(-10 * 24 * time.Hour)
 	base := newRecord("pc1", 1, updated)
@@ -25,62 +26,40 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 		wantStatus  metav1.ConditionStatus
 		wantReason  string
 		wantMessage string
+		wantNext    time.Time
 	}{
-		"should be True with the absolute expiry": {
+		"should be True with the absolute expiry and requeue at it": {
 			wantStatus: metav1.ConditionTrue, wantReason: ReasonNotExpired, wantMessage: "password expires at 2026-12-10T10:00:00Z",
+			wantNext: updated.Add(30 * 24 * time.Hour),
 		},
 		"should be False once the expiry passed": {
 			scope:      func(s *deviceScope) { s.now = updated.Add(30*24*time.Hour + time.Second) },
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
 			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle",
 		},
-		"should name the rotation in progress once expired": {
+		"should show an operator's rotation in progress until the request's deadline": {
 			scope: func(s *deviceScope) {
 				s.now = updated.Add(31 * 24 * time.Hour)
-				s.active = []string{"rot1"}
+				s.active, s.rotations.activeDeadline = []string{"rot1"}, s.now.Add(time.Hour)
 			},
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
-			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle; rotation requested by RotationRequest rot1",
+			wantStatus: metav1.ConditionUnknown, wantReason: ReasonRotationInProgress,
+			wantMessage: "rotation requested by RotationRequest rot1: waiting for the device to back up a new password at its next cycle (deadline 2026-12-11T11:00:00Z)",
+			wantNext:    updated.Add(31*24*time.Hour + time.Hour),
 		},
-		"should name the device's failure event once expired": {
+		"should be False for a clear-text password under the default (encrypting) policy": {
+			scope:      func(s *deviceScope) { s.record.Source = directory.SourceCleartext },
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonCleartextStored,
+		},
+		"should be False when only an expiry was ever stored": {
 			scope: func(s *deviceScope) {
-				s.now = updated.Add(30*24*time.Hour + 2*time.Hour)
-				s.device.Status.Agent = &lapsv1.AgentStatus{RecentEvents: []lapsv1.AgentEvent{
-					{ID: 10005, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cycle failed"},
-					{ID: 10027, Time: metav1.NewTime(updated.Add(30*24*time.Hour + time.Hour)), Message: "cannot meet the local policy"},
-					{ID: 10027, Time: metav1.NewTime(updated.Add(-time.Hour))}, // before the expiry: not this rotation
-					{ID: 10004, Time: metav1.NewTime(updated.Add(30*24*time.Hour + 90*time.Minute))},
-				}}
+				s.record.Source, s.record.PasswordUpdateTime, s.record.UpdateTimeSource = "", time.Time{}, ""
 			},
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonRotationFailing,
-			wantMessage: "password expired at 2026-12-10T10:00:00Z and the device's rotation fails: it reported event 10027 at 2026-12-10T11:00:00Z (cannot meet the local policy)",
-		},
-		"should flag an expiry later than update time plus age when protection is on": {
-			scope:      func(s *deviceScope) { s.record.PasswordExpirationTime = updated.Add(60 * 24 * time.Hour) },
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpirationProtection,
-		},
-		"should accept the same expiry when protection is off": {
-			scope: func(s *deviceScope) {
-				s.record.PasswordExpirationTime = updated.Add(60 * 24 * time.Hour)
-				s.settings.PasswordExpirationProtectionEnabled = false
-			},
-			wantStatus: metav1.ConditionTrue, wantReason: ReasonNotExpired,
-		},
-		"should be False for a device without a LAPS password": {
-			scope: func(s *deviceScope) {
-				s.record.Source, s.record.PasswordExpirationTime = "", time.Time{}
-			},
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonNeverBackedUp,
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonNoPasswordStored,
 		},
 		"should be False for a device missing from the directory": {
 			scope:      func(s *deviceScope) { s.haveRecord = false },
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonNotInDirectory,
 			wantMessage: "directory corp has no object for objectGUID " + guidOf(1),
-		},
-		"should be False on malformed directory data, naming it": {
-			scope:      func(s *deviceScope) { s.record.BadData = []string{"msLAPS-CurrentPasswordVersion: 15 bytes"} },
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonDirectoryDataInvalid,
-			wantMessage: "malformed directory values: msLAPS-CurrentPasswordVersion: 15 bytes",
 		},
 		"should be Unknown DirectoryUnavailable once the grace period passed": {
 			scope: func(s *deviceScope) {
@@ -93,13 +72,16 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			scope:      func(s *deviceScope) { s.haveState = false },
 			wantStatus: metav1.ConditionUnknown, wantReason: ReasonWaitingForSnapshot,
 		},
+		"should be Unknown while the directory is not usable": {
+			scope:      func(s *deviceScope) { s.dirErr = errors.New("unknown directory") },
+			wantStatus: metav1.ConditionUnknown, wantReason: ReasonDirectoryNotConfigured,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			settings := st
 			s := &deviceScope{device: newDevice("pc1", 1, nil), now: t0, settings: &settings,
 				state: snap, haveState: true, record: base, haveRecord: true}
-			s.record.BadData = nil
 			if tc.scope != nil {
 				tc.scope(s)
 			}
@@ -108,50 +90,96 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			if c.Status != tc.wantStatus || c.Reason != tc.wantReason || (tc.wantMessage != "" && c.Message != tc.wantMessage) {
 				t.Fatalf("PasswordCurrent = %s/%s %q", c.Status, c.Reason, c.Message)
 			}
+			if !tc.wantNext.IsZero() && !slices.ContainsFunc(s.next, tc.wantNext.Equal) {
+				t.Errorf("next %v lacks %v", s.next, tc.wantNext)
+			}
 		})
 	}
 }
 
-// TestSetRollbackDetectedCondition covers the abnormal-true condition's inputs.
-func TestSetRollbackDetectedCondition(t *testing.T) {
+// TestSetDirectoryFields: the status shows what the directory holds, never a derived time.
+func TestSetDirectoryFields(t *testing.T) {
+	snap := dirsync.State{Snapshot: &directory.Snapshot{}}
+	st := effectiveSettings(&newPolicy("p", lapsv1.PolicyRootCSP, 0, nil).Spec)
 	cases := map[string]struct {
-		agent      *lapsv1.AgentStatus
-		entra      bool
-		dirVersion string
-		dirExpiry  time.Time
-		dirUpdated time.Time
-		want       metav1.ConditionStatus
-		reason     string
+		record     directory.DeviceRecord
+		wantNever  bool
+		wantExpiry *metav1.Time
+		wantUpdate *metav1.Time
+		wantSource string
 	}{
-		"should be True when the versions differ":        {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A"}, dirVersion: "B", want: metav1.ConditionTrue, reason: ReasonVersionMismatch},
-		"should be False when they match, ignoring case": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "abc"}, dirVersion: "ABC", want: metav1.ConditionFalse, reason: ReasonVersionsMatch},
-		"should be Unknown without an agent report":      {dirVersion: "B", want: metav1.ConditionUnknown, reason: ReasonNoAgentReport},
-		"should be Unknown without a directory version":  {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A"}, want: metav1.ConditionUnknown, reason: ReasonNoDirectoryVersion},
-		"should be False (not applicable) for Entra ID":  {entra: true, want: metav1.ConditionFalse, reason: ReasonNotApplicable},
-		"should wait when the device rotated after the snapshot": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LocalExpirationTime: &metav1.Time{Time: t0.Add(48 * time.Hour)}},
-			dirVersion: "B", dirExpiry: t0.Add(time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
-		"should wait when the agent has not reported since the directory changed": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A", LastReportTime: &metav1.Time{Time: t0.Add(-2 * time.Hour)}},
-			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), want: metav1.ConditionUnknown, reason: ReasonReportOutOfStep},
-		"should be True for an older local state reported after the directory's write": {agent: &lapsv1.AgentStatus{LocalPasswordVersion: "A",
-			LastReportTime: &metav1.Time{Time: t0}, LocalExpirationTime: &metav1.Time{Time: t0.Add(-time.Hour)}},
-			dirVersion: "B", dirUpdated: t0.Add(-time.Hour), dirExpiry: t0.Add(23 * time.Hour), want: metav1.ConditionTrue, reason: ReasonVersionMismatch},
+		"should show legacy never as passwordNeverExpires, not as an expiry": {
+			record:    directory.DeviceRecord{Key: guidOf(1), Source: directory.SourceLegacy, LegacyNeverExpires: true},
+			wantNever: true,
+		},
+		"should show msLAPS never as passwordNeverExpires": {
+			record:    directory.DeviceRecord{Key: guidOf(1), Source: directory.SourceEncrypted, PasswordNeverExpires: true},
+			wantNever: true,
+		},
+		"should show the legacy expiry of a legacy device": {
+			record:     directory.DeviceRecord{Key: guidOf(1), Source: directory.SourceLegacy, LegacyExpirationTime: t0},
+			wantExpiry: mtime(t0),
+		},
+		"should not invent an update time from the expiry when no password is stored": {
+			record:     directory.DeviceRecord{Key: guidOf(1), PasswordExpirationTime: t0},
+			wantExpiry: mtime(t0),
+		},
+		"should show the update time the replication metadata states": {
+			record:     directory.DeviceRecord{Key: guidOf(1), Source: directory.SourceEncrypted, PasswordExpirationTime: t0, PasswordUpdateTime: t0.Add(-time.Hour), UpdateTimeSource: directory.UpdateTimeReplicationMetadata},
+			wantExpiry: mtime(t0), wantUpdate: mtime(t0.Add(-time.Hour)), wantSource: string(directory.UpdateTimeReplicationMetadata),
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			d := newDevice("pc1", 1, nil)
-			d.Status.Agent = tc.agent
-			if tc.entra {
-				d.Spec.Identity = lapsv1.DeviceIdentity{EntraID: &lapsv1.EntraIDIdentity{DeviceID: guidOf(1)}}
-			}
-			s := &deviceScope{device: d, now: t0, state: dirsync.State{Snapshot: &directory.Snapshot{}}, haveState: true,
-				record: directory.DeviceRecord{CurrentPasswordVersion: tc.dirVersion, PasswordExpirationTime: tc.dirExpiry}, haveRecord: true}
-			d.Status.PasswordUpdateTime = mtime(tc.dirUpdated)
-			setRollbackDetectedCondition(s)
-			c := conditions.Get(d.Status.Conditions, lapsv1.ConditionRollbackDetected)
-			if c.Status != tc.want || c.Reason != tc.reason {
-				t.Fatalf("RollbackDetected = %s/%s %q", c.Status, c.Reason, c.Message)
+			settings := st
+			s := &deviceScope{device: newDevice("pc1", 1, nil), now: t0, settings: &settings, state: snap, haveState: true, record: tc.record, haveRecord: true}
+			setDirectoryFields(s)
+			got := s.device.Status
+			if got.PasswordNeverExpires != tc.wantNever || !got.PasswordExpirationTime.Equal(tc.wantExpiry) ||
+				!got.PasswordUpdateTime.Equal(tc.wantUpdate) || got.PasswordUpdateTimeSource != tc.wantSource {
+				t.Errorf("never=%v expiry=%v update=%v (%q)", got.PasswordNeverExpires, got.PasswordExpirationTime, got.PasswordUpdateTime, got.PasswordUpdateTimeSource)
 			}
 		})
 	}
-	_ = ptr.To(1)
+}
+
+// TestUpdateDeviceStatus_rotationInProgress: while an operator's rotation runs, the device is
+// kstatus InProgress (Reconciling=True, Ready=Unknown RotationInProgress), not Failed; after the
+// deadline without evidence it is Ready=False Expired.
+func TestUpdateDeviceStatus_rotationInProgress(t *testing.T) {
+	st := effectiveSettings(&newPolicy("p", lapsv1.PolicyRootCSP, 0, nil).Spec)
+	p := newPolicy("p", lapsv1.PolicyRootCSP, 0, nil)
+	rec := newRecord("pc1", 1, t0.Add(-time.Hour))
+	rec.PasswordExpirationTime = t0.Add(-time.Minute) // the request wrote "now"
+	deadline := t0.Add(26 * time.Hour)
+	newScope := func(now time.Time) *deviceScope {
+		settings := st
+		return &deviceScope{device: newDevice("pc1", 1, nil), now: now, settings: &settings, sel: selection{Winner: p},
+			state: dirsync.State{Snapshot: &directory.Snapshot{}}, haveState: true, record: rec, haveRecord: true,
+			active: []string{"rot1"}, rotations: rotationHistory{active: []string{"rot1"}, activeDeadline: deadline}, haveRotations: true}
+	}
+	s := newScope(t0)
+	updateDeviceStatus(s, time.Hour, nil)
+	conds := s.device.Status.Conditions
+	for typ, want := range map[string]string{
+		lapsv1.ConditionReady: "Unknown/" + ReasonRotationInProgress, lapsv1.ConditionReconciling: "True/" + ReasonRotationInProgress,
+		lapsv1.ConditionPasswordCurrent: "Unknown/" + ReasonRotationInProgress, lapsv1.ConditionRotating: "True/" + ReasonRotationRequested,
+	} {
+		if c := conditions.Get(conds, typ); c == nil || string(c.Status)+"/"+c.Reason != want {
+			t.Errorf("%s = %v, want %s", typ, c, want)
+		}
+	}
+	if !slices.ContainsFunc(s.next, deadline.Equal) {
+		t.Errorf("next %v lacks the deadline %v", s.next, deadline)
+	}
+
+	s = newScope(deadline.Add(time.Second))
+	updateDeviceStatus(s, time.Hour, nil)
+	conds = s.device.Status.Conditions
+	if c := conditions.Get(conds, lapsv1.ConditionReady); c.Status != metav1.ConditionFalse || c.Reason != ReasonExpired {
+		t.Errorf("after the deadline Ready = %s/%s, want False/Expired", c.Status, c.Reason)
+	}
+	if conditions.Get(conds, lapsv1.ConditionReconciling) != nil {
+		t.Errorf("after the deadline Reconciling is still set")
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -286,7 +285,7 @@ func (r *RotationRequestReconciler) reconcileEvidence(ctx context.Context, s *ro
 		if !ok {
 			continue
 		}
-		at, rotated := evidence(rec, res)
+		at, rotated := evidenceOf(rec, res)
 		if !rotated {
 			continue
 		}
@@ -298,23 +297,6 @@ func (r *RotationRequestReconciler) reconcileEvidence(ctx context.Context, s *ro
 				"password rotated (requested by %s via RotationRequest %s)", s.requester(), s.req.Name)
 		}
 	}
-}
-
-// evidence decides whether rec proves a rotation after res was requested, and when.
-func evidence(rec directory.DeviceRecord, res *lapsv1.DeviceRotationResult) (time.Time, bool) {
-	requested := res.RequestedAt.Time
-	trustedUpdate := rec.UpdateTimeSource == directory.UpdateTimeReplicationMetadata || rec.UpdateTimeSource == directory.UpdateTimeDirectory
-	if trustedUpdate && rec.PasswordUpdateTime.After(requested) {
-		return rec.PasswordUpdateTime, true
-	}
-	if rec.CurrentPasswordVersion != "" && res.PreviousPasswordVersion != "" && !strings.EqualFold(rec.CurrentPasswordVersion, res.PreviousPasswordVersion) {
-		at := rec.PasswordUpdateTime
-		if !at.After(requested) {
-			at = requested
-		}
-		return at, true
-	}
-	return time.Time{}, false
 }
 
 // reconcileDeadline fails every device without evidence once the deadline passed.

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -90,13 +91,17 @@ func TestRotationRequestReconciler_expiryRotationEvidenceSucceeded(t *testing.T)
 	if len(calls) != 1 || !calls[0].At.Equal(t0) || calls[0].Device.Key != guidOf(1) {
 		t.Fatalf("calls %+v", calls)
 	}
-	// The directory now shows the expiry at t0: the device reads PasswordCurrent=False.
+	// The directory now shows the expiry at t0. The operator asked for this: until the deadline
+	// the device is in progress (kstatus InProgress), not failed.
 	e.sync()
 	e.clock.Step(time.Second)
 	e.reconcileDevice("pc1")
 	d := e.device("pc1")
-	assertCondition(t, d, lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonExpired)
+	assertCondition(t, d, lapsv1.ConditionPasswordCurrent, metav1.ConditionUnknown, ReasonRotationInProgress)
 	assertCondition(t, d, lapsv1.ConditionRotating, metav1.ConditionTrue, ReasonRotationRequested)
+	assertCondition(t, d, lapsv1.ConditionReconciling, metav1.ConditionTrue, ReasonRotationInProgress)
+	assertCondition(t, d, lapsv1.ConditionReady, metav1.ConditionUnknown, ReasonRotationInProgress)
+	assertKstatus(t, d, status.InProgressStatus)
 
 	// No evidence yet: nothing changes, nothing is written.
 	w := e.writes.n.Load()

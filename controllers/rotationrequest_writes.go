@@ -52,7 +52,7 @@ func (r *RotationRequestReconciler) reconcileClaims(ctx context.Context, s *rota
 		default:
 			st, _ := r.Store.State(dir)
 			in.SnapshotLoaded, in.SnapshotTaken = true, st.LastSuccess
-			rotatedAt, in.RotatedSinceIntent = evidence(rec, res)
+			rotatedAt, in.RotatedSinceIntent = evidenceOf(rec, res)
 			in.ExpiryWritten = r.expiryWritten(dir, rec, res.RequestedAt.Time)
 		}
 		switch w := schedule.NextWrite(in); w.Action {

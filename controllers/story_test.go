@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -155,8 +156,14 @@ func TestStory_expiryRotationEvidenceSucceeded(t *testing.T) {
 		if d.Status.LastRotateAnnotation != value {
 			return fmt.Errorf("annotation not acknowledged: %q", d.Status.LastRotateAnnotation)
 		}
-		return condIs(d.Status.Conditions, lapsv1.ConditionRotating, metav1.ConditionTrue, ReasonRotationRequested)
+		if err := condIs(d.Status.Conditions, lapsv1.ConditionRotating, metav1.ConditionTrue, ReasonRotationRequested); err != nil {
+			return err
+		}
+		// A requested rotation is progress, not failure: Flux and `kubectl wait` keep waiting.
+		return condIs(d.Status.Conditions, lapsv1.ConditionReady, metav1.ConditionUnknown, ReasonRotationInProgress)
 	})
+	d, _ = getDevice(ns, "ws2")
+	assertKstatus(t, d, status.InProgressStatus)
 
 	// The device's next cycle: a new password, version and update time in the directory.
 	suiteClock.Step(40 * time.Minute)

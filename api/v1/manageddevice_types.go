@@ -160,13 +160,18 @@ type ManagedDeviceStatus struct {
 	// +optional
 	PasswordUpdateTime *metav1.Time `json:"passwordUpdateTime,omitempty"`
 	// PasswordUpdateTimeSource says how the update time was obtained (the controller cannot read
-	// password attributes): ReplicationMetadata, ExpiryMinusAge or Directory.
+	// password attributes): ReplicationMetadata (when the password attribute last changed) or
+	// Directory (the directory states it). Empty with no update time when the directory shows none.
 	// +optional
 	PasswordUpdateTimeSource string `json:"passwordUpdateTimeSource,omitempty"`
 	// PasswordExpirationTime is the directory's expiry (msLAPS-PasswordExpirationTime,
 	// Entra refreshDateTime).
 	// +optional
 	PasswordExpirationTime *metav1.Time `json:"passwordExpirationTime,omitempty"`
+	// PasswordNeverExpires is true when the directory's expiry (msLAPS-PasswordExpirationTime, or
+	// ms-Mcs-AdmPwdExpirationTime for legacy LAPS) holds Active Directory's "never" value.
+	// +optional
+	PasswordNeverExpires bool `json:"passwordNeverExpires,omitempty"`
 	// NextRotationTime is when the device is expected to rotate next.
 	// +optional
 	NextRotationTime *metav1.Time `json:"nextRotationTime,omitempty"`

@@ -25,9 +25,6 @@ const (
 	// UpdateTimeReplicationMetadata: the originating-change time of the password attribute in
 	// msDS-ReplAttributeMetaData.
 	UpdateTimeReplicationMetadata UpdateTimeSource = "ReplicationMetadata"
-	// UpdateTimeExpiryMinusAge: the directory expiry minus the effective passwordAgeDays,
-	// computed by the caller that knows the policy.
-	UpdateTimeExpiryMinusAge UpdateTimeSource = "ExpiryMinusAge"
 	// UpdateTimeDirectory: the directory states it directly (Entra lastBackupDateTime).
 	UpdateTimeDirectory UpdateTimeSource = "Directory"
 )
@@ -61,6 +58,12 @@ type DeviceRecord struct {
 	Source                 PasswordSource
 	// LegacyExpirationTime is ms-Mcs-AdmPwdExpirationTime for legacy LAPS devices.
 	LegacyExpirationTime time.Time
+	// LegacyNeverExpires is set when ms-Mcs-AdmPwdExpirationTime holds AD's "never" value.
+	LegacyNeverExpires bool
+	// StorageUnknown says the backend could not tell which password attributes hold a value
+	// (AD: no replication metadata readable, or no attribute ids in the schema): Source and
+	// PasswordUpdateTime are then unknown rather than absent.
+	StorageUnknown bool
 	// USNChanged is the AD update sequence number of the object's last change on the DC read.
 	USNChanged int64
 
@@ -69,9 +72,31 @@ type DeviceRecord struct {
 	BadData []string
 }
 
-// Managed says whether Windows LAPS or legacy LAPS has ever backed up a password for the device.
+// Managed says whether Windows LAPS or legacy LAPS has touched the device: a password or an
+// expiry (a "never" expiry included) is in the directory.
 func (r *DeviceRecord) Managed() bool {
-	return r.Source != SourceNone || !r.PasswordExpirationTime.IsZero() || !r.LegacyExpirationTime.IsZero()
+	return r.Source != SourceNone || !r.PasswordExpirationTime.IsZero() || r.PasswordNeverExpires ||
+		!r.LegacyExpirationTime.IsZero() || r.LegacyNeverExpires
+}
+
+// Legacy says the device is managed by legacy Microsoft LAPS: its password is in ms-Mcs-AdmPwd,
+// or nothing is known about the password and only the legacy expiry is set.
+func (r *DeviceRecord) Legacy() bool {
+	if r.Source == SourceLegacy {
+		return true
+	}
+	return r.Source == SourceNone && r.PasswordExpirationTime.IsZero() && !r.PasswordNeverExpires &&
+		(!r.LegacyExpirationTime.IsZero() || r.LegacyNeverExpires)
+}
+
+// Expiry is the expiry that applies to the device's password: the legacy attribute for a legacy
+// device that has one, otherwise msLAPS-PasswordExpirationTime. never reports AD's "never"
+// value; a zero time without never means the directory holds no expiry.
+func (r *DeviceRecord) Expiry() (at time.Time, never bool) {
+	if r.Legacy() && (!r.LegacyExpirationTime.IsZero() || r.LegacyNeverExpires) {
+		return r.LegacyExpirationTime, r.LegacyNeverExpires
+	}
+	return r.PasswordExpirationTime, r.PasswordNeverExpires
 }
 
 // Snapshot is the merged view of every device in one directory after one sync pass.

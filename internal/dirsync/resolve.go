@@ -81,6 +81,6 @@ func ResolveReason(err error) string {
 func TargetOf(rec directory.DeviceRecord) directory.DeviceRef {
 	return directory.DeviceRef{
 		Key: rec.Key, DistinguishedName: rec.DistinguishedName, ManagedDeviceID: rec.ManagedDeviceID,
-		Legacy: rec.Source == directory.SourceLegacy,
+		Legacy: rec.Legacy(),
 	}
 }

@@ -54,11 +54,13 @@ var (
 		Name: "fleetlaps_directory_errors_total",
 		Help: "Directory operation failures by error kind.",
 	}, []string{"directory", "kind"})
-	// DevicesByCondition counts ManagedDevices by condition type and status.
+	// DevicesByCondition counts ManagedDevices by condition type, status and reason (e.g.
+	// PasswordCurrent False NoPasswordStored / CleartextPasswordStored / LegacyPasswordStored).
+	// Reasons are a fixed CamelCase set, so the label stays low-cardinality.
 	DevicesByCondition = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fleetlaps_devices_by_condition",
-		Help: "ManagedDevices by condition type and status.",
-	}, []string{"condition", "status"})
+		Help: "ManagedDevices by condition type, status and reason.",
+	}, []string{"condition", "status", "reason"})
 	// Rotations counts per-device rotation outcomes.
 	Rotations = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fleetlaps_rotations_total",
@@ -71,28 +73,34 @@ func init() {
 		DirectoryEntries, DirectoryErrors, DevicesByCondition, Rotations)
 }
 
+// Condition is what DevicesByCondition counts of one condition.
+type Condition struct {
+	Status string
+	Reason string
+}
+
 // ConditionTracker keeps DevicesByCondition exact as devices change and disappear.
 type ConditionTracker struct {
 	mu   sync.Mutex
-	seen map[string]map[string]string // device -> condition type -> status
+	seen map[string]map[string]Condition // device -> condition type -> status and reason
 }
 
 // DeviceConditions is the global tracker used by the ManagedDevice controller.
-var DeviceConditions = &ConditionTracker{seen: map[string]map[string]string{}}
+var DeviceConditions = &ConditionTracker{seen: map[string]map[string]Condition{}}
 
-// Observe records the current condition statuses of one device (nil forgets it).
-func (t *ConditionTracker) Observe(device string, conds map[string]string) {
+// Observe records the current conditions of one device (nil forgets it).
+func (t *ConditionTracker) Observe(device string, conds map[string]Condition) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.seen[device]
-	for ty, st := range old {
-		if conds[ty] != st {
-			DevicesByCondition.WithLabelValues(ty, st).Dec()
+	for ty, c := range old {
+		if n, ok := conds[ty]; !ok || n != c {
+			DevicesByCondition.WithLabelValues(ty, c.Status, c.Reason).Dec()
 		}
 	}
-	for ty, st := range conds {
-		if old[ty] != st {
-			DevicesByCondition.WithLabelValues(ty, st).Inc()
+	for ty, c := range conds {
+		if o, ok := old[ty]; !ok || o != c {
+			DevicesByCondition.WithLabelValues(ty, c.Status, c.Reason).Inc()
 		}
 	}
 	if conds == nil {

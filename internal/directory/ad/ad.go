@@ -495,7 +495,8 @@ func sameRecord(a, b directory.DeviceRecord) bool {
 		a.PasswordNeverExpires == b.PasswordNeverExpires &&
 		a.PasswordUpdateTime.Equal(b.PasswordUpdateTime) && a.UpdateTimeSource == b.UpdateTimeSource &&
 		a.CurrentPasswordVersion == b.CurrentPasswordVersion && a.Source == b.Source &&
-		a.LegacyExpirationTime.Equal(b.LegacyExpirationTime) && slices.Equal(a.BadData, b.BadData)
+		a.LegacyExpirationTime.Equal(b.LegacyExpirationTime) && a.LegacyNeverExpires == b.LegacyNeverExpires &&
+		a.StorageUnknown == b.StorageUnknown && slices.Equal(a.BadData, b.BadData)
 }
 
 // userAccountControl bits.
@@ -561,20 +562,18 @@ func (d *Directory) parseEntry(e *ldap.Entry) directory.DeviceRecord {
 	if v := e.GetAttributeValue(attrLegacyExpiration); v != "" {
 		if ft, err := adsyntax.ParseFiletime(v); err != nil {
 			bad(attrLegacyExpiration, err)
-		} else if !ft.Never {
-			rec.LegacyExpirationTime = ft.Time
+		} else {
+			rec.LegacyExpirationTime, rec.LegacyNeverExpires = ft.Time, ft.Never
 		}
 	}
+	rec.StorageUnknown = true
 	if raw := e.GetRawAttributeValue(attrReplMetadata); len(raw) > 0 {
 		md, err := parseReplPropertyMetaData(raw)
 		if err != nil {
 			bad(attrReplMetadata, err)
 		} else {
-			d.applyMetadata(&rec, md)
+			rec.StorageUnknown = !d.applyMetadata(&rec, md)
 		}
-	}
-	if rec.Source == directory.SourceNone && !rec.LegacyExpirationTime.IsZero() {
-		rec.Source = directory.SourceLegacy
 	}
 	return rec
 }
@@ -587,11 +586,14 @@ var sourceRank = map[directory.PasswordSource]int{
 }
 
 // applyMetadata sets PasswordUpdateTime and Source from the originating-change times of the
-// password attributes. Caveat: metadata outlives a cleared value, so a password attribute that
-// was cleared without being replaced still counts until another one changes later.
-func (d *Directory) applyMetadata(rec *directory.DeviceRecord, md []attrMetadata) {
-	if d.schema == nil {
-		return
+// password attributes (no metadata entry for any of them: no password was ever stored). It
+// returns false when the schema gave no attribute ids to look for, so nothing can be told.
+// Caveats: metadata outlives a cleared value, so a password attribute that was cleared without
+// being replaced still counts until another one changes later; and a switch from encrypted to
+// clear text in one modify ties on time and reads as Encrypted until the next rotation.
+func (d *Directory) applyMetadata(rec *directory.DeviceRecord, md []attrMetadata) bool {
+	if d.schema == nil || len(d.schema.sourceByAttID) == 0 {
+		return false
 	}
 	var best attrMetadata
 	var bestSource directory.PasswordSource
@@ -610,6 +612,7 @@ func (d *Directory) applyMetadata(rec *directory.DeviceRecord, md []attrMetadata
 		rec.UpdateTimeSource = directory.UpdateTimeReplicationMetadata
 		rec.Source = bestSource
 	}
+	return true
 }
 
 // schemaInfo is what the schema says about the LAPS attributes.

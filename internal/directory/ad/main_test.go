@@ -44,6 +44,8 @@ const (
 	specialBadExpiry  = "bad-expiry"   // negative msLAPS-PasswordExpirationTime
 	specialDCLike     = "dc-like"      // userAccountControl with SERVER_TRUST_ACCOUNT
 	specialNever      = "never-expire" // msLAPS-PasswordExpirationTime = 0x7FFFFFFFFFFFFFFF
+	// specialLegacyNever: legacy LAPS with ms-Mcs-AdmPwdExpirationTime = 0x7FFFFFFFFFFFFFFF.
+	specialLegacyNever = "legacy-never"
 )
 
 func addSpecialObjects(s *adtest.Server) error {
@@ -66,6 +68,7 @@ func addSpecialObjects(s *adtest.Server) error {
 		{specialBadExpiry, map[string]string{"msLAPS-PasswordExpirationTime": "-5"}},
 		{specialDCLike, map[string]string{"userAccountControl": "532480"}},
 		{specialNever, map[string]string{"msLAPS-PasswordExpirationTime": "9223372036854775807"}},
+		{specialLegacyNever, map[string]string{"ms-Mcs-AdmPwd": "FLEETSECRET-legacy-never", "ms-Mcs-AdmPwdExpirationTime": "9223372036854775807"}},
 	} {
 		a := ldap.NewAddRequest("CN="+c.name+","+ou, nil)
 		a.Attribute("objectClass", []string{"computer"})

@@ -178,7 +178,7 @@ func TestSnapshot_wholeDomainWithDomainControllersAndBadData(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := byName(snap)
-	want := fleetSize + 1 + 4 // fleet + the DC itself + OU=Special
+	want := fleetSize + 1 + 5 // fleet + the DC itself + OU=Special
 	if len(snap.Devices) != want {
 		t.Fatalf("devices = %d, want %d", len(snap.Devices), want)
 	}
