@@ -297,14 +297,22 @@ func (r *LapsPolicyReconciler) reconcileCounts(ctx context.Context, s *policySco
 	}
 	st := &s.policy.Status
 	st.MatchedDevices, st.CompliantDevices, st.ExpiredDevices, st.ConflictingDevices = 0, 0, 0, 0
+	st.NoPasswordStoredDevices, st.CleartextPasswordDevices, st.LegacyPasswordDevices = 0, 0, 0
 	for _, d := range list.Items {
 		st.MatchedDevices++
 		for _, c := range d.Status.Conditions {
 			switch {
 			case c.Type == lapsv1.ConditionReady && c.Status == metav1.ConditionTrue:
 				st.CompliantDevices++
-			case c.Type == lapsv1.ConditionPasswordCurrent && c.Reason == ReasonExpired:
+			case c.Type != lapsv1.ConditionPasswordCurrent:
+			case c.Reason == ReasonExpired:
 				st.ExpiredDevices++
+			case c.Reason == ReasonNoPasswordStored:
+				st.NoPasswordStoredDevices++
+			case c.Reason == ReasonCleartextStored:
+				st.CleartextPasswordDevices++
+			case c.Reason == ReasonLegacyStored:
+				st.LegacyPasswordDevices++
 			}
 		}
 		if len(d.Status.ConflictingPolicies) > 0 {

@@ -305,6 +305,18 @@ type LapsPolicyStatus struct {
 	// ConflictingDevices: matched devices on which another policy wins.
 	// +optional
 	ConflictingDevices int32 `json:"conflictingDevices"`
+	// NoPasswordStoredDevices: devices whose directory object has an expiry but never held a
+	// password (the Windows LAPS client has not backed one up).
+	// +optional
+	NoPasswordStoredDevices int32 `json:"noPasswordStoredDevices"`
+	// CleartextPasswordDevices: devices whose password is stored in clear text (msLAPS-Password)
+	// although this policy requires encryption.
+	// +optional
+	CleartextPasswordDevices int32 `json:"cleartextPasswordDevices"`
+	// LegacyPasswordDevices: devices whose password is stored by legacy Microsoft LAPS
+	// (ms-Mcs-AdmPwd) although this policy requires encryption.
+	// +optional
+	LegacyPasswordDevices int32 `json:"legacyPasswordDevices"`
 	// RenderedHash is a stable hash of the effective settings; it changes iff a rendered artefact
 	// changes.
 	// +optional
