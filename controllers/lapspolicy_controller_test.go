@@ -171,3 +171,29 @@ func TestLapsPolicyReconciler_entraPublishesAndWithdraws(t *testing.T) {
 		t.Fatalf("not withdrawn: %v", entra.Published())
 	}
 }
+
+// TestLapsPolicyReconciler_countsStorageDrift: what the directory holds is counted per policy.
+func TestLapsPolicyReconciler_countsStorageDrift(t *testing.T) {
+	e := fleet(t, 4, newPolicy("base", lapsv1.PolicyRootGroupPolicy, 0, nil))
+	e.dir.Update(guidOf(2), func(r *directory.DeviceRecord) { r.Source = directory.SourceCleartext })
+	e.dir.Update(guidOf(3), func(r *directory.DeviceRecord) {
+		r.Source, r.PasswordUpdateTime, r.UpdateTimeSource = directory.SourceNone, time.Time{}, directory.UpdateTimeUnknown
+	})
+	e.dir.Update(guidOf(4), func(r *directory.DeviceRecord) {
+		r.Source, r.LegacyExpirationTime, r.PasswordExpirationTime = directory.SourceLegacy, r.PasswordExpirationTime, time.Time{}
+	})
+	e.sync()
+	for _, n := range []string{"pc1", "pc2", "pc3", "pc4"} {
+		e.reconcileDevice(n)
+	}
+	assertCondition(t, e.device("pc2"), lapsv1.ConditionReady, metav1.ConditionFalse, ReasonCleartextStored)
+	assertCondition(t, e.device("pc3"), lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonNoPasswordStored)
+	assertCondition(t, e.device("pc4"), lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonLegacyStored)
+	if err := e.reconcilePolicy("base"); err != nil {
+		t.Fatal(err)
+	}
+	st := e.policy("base").Status
+	if st.MatchedDevices != 4 || st.CompliantDevices != 1 || st.CleartextPasswordDevices != 1 || st.NoPasswordStoredDevices != 1 || st.LegacyPasswordDevices != 1 {
+		t.Fatalf("counts %+v", st)
+	}
+}
