@@ -341,14 +341,15 @@ func (r *RotationRequestReconciler) reconcileTTL(ctx context.Context, s *rotatio
 	return reconcile.Result{}, client.IgnoreNotFound(r.Client.Delete(ctx, s.req, client.Preconditions{UID: &s.req.UID}))
 }
 
-// SetupWithManager watches RotationRequests (creation and spec; status writes do not wake it)
-// and ManagedDevices (a device's status change may carry evidence) mapped to the unfinished
-// requests that target them.
+// SetupWithManager watches RotationRequests (creation and spec; status writes do not wake it),
+// ManagedDevices (a device's status change may carry evidence) mapped to the unfinished
+// requests that target them, and LapsPolicy spec changes (watchPolicies).
 func (r *RotationRequestReconciler) SetupWithManager(mgr ctrl.Manager, opts ...func(*builder.Builder)) error {
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("rotationrequest").
 		For(&lapsv1.RotationRequest{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&lapsv1.ManagedDevice{}, handler.EnqueueRequestsFromMapFunc(r.requestsOfDevice))
+	r.watchPolicies(b)
 	for _, o := range opts {
 		o(b)
 	}
