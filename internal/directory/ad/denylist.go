@@ -9,7 +9,8 @@ type passwordAttribute struct {
 	// Name is the lDAPDisplayName.
 	Name string
 	// Source is what the attribute holding the current password says about where it is kept;
-	// empty for history and DSRM attributes.
+	// empty for history attributes. A domain controller's current password is its DSRM
+	// password, always encrypted.
 	Source directory.PasswordSource
 }
 
@@ -21,7 +22,7 @@ var deniedAttributes = []passwordAttribute{
 	{Name: "msLAPS-Password", Source: directory.SourceCleartext},
 	{Name: "msLAPS-EncryptedPassword", Source: directory.SourceEncrypted},
 	{Name: "msLAPS-EncryptedPasswordHistory"},
-	{Name: "msLAPS-EncryptedDSRMPassword"},
+	{Name: "msLAPS-EncryptedDSRMPassword", Source: directory.SourceEncrypted},
 	{Name: "msLAPS-EncryptedDSRMPasswordHistory"},
 	{Name: "ms-Mcs-AdmPwd", Source: directory.SourceLegacy},
 }
