@@ -83,10 +83,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 			mgr.GetLogger().Info("directory connection has no backend; objects referencing it will be Stalled", "directory", e.Config.Name, "reason", e.Err.Error())
 			continue
 		}
-		interval := o.SyncInterval
-		if e.Config.SyncInterval != nil {
-			interval = e.Config.SyncInterval.Duration
-		}
+		interval := e.Config.EffectiveSyncInterval(o.SyncInterval)
 		var grace time.Duration
 		if e.Config.UnavailableGracePeriod != nil {
 			grace = e.Config.UnavailableGracePeriod.Duration
@@ -94,7 +91,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 		s := &dirsync.Syncer{
 			Directory: e.Directory, Reader: mgr.GetClient(), Writer: mgr.GetClient(), Store: c.Store, Events: events,
 			Clock: o.Clock, Interval: interval, Grace: grace, Discovery: e.Config.Discovery, Jitter: o.Jitter,
-			Log: mgr.GetLogger().WithName("dirsync").WithValues("directory", e.Config.Name),
+			Log: mgr.GetLogger().WithName("dirsync"), // SyncOnce adds the "directory" key
 		}
 		c.Syncers = append(c.Syncers, s)
 		if !o.ManualSync {

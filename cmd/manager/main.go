@@ -211,8 +211,19 @@ func run() error {
 		return err
 	}
 	defer closeAll(ctx, dirs)
-	log.Info("starting manager", "directories", dirs.Names(), "shardSelector", f.ShardSelector, "syncInterval", f.SyncInterval.String(), "reportAddress", f.ReportAddr)
+	log.Info("starting manager", startupKeys(f, dirs)...)
 	return mgr.Start(ctx)
+}
+
+// startupKeys are the start-up line's values: every connection with the sync interval it really
+// uses (its own syncInterval, else --sync-interval).
+func startupKeys(f Flags, dirs *directoryconfig.Set) []any {
+	intervals := map[string]string{}
+	for _, e := range dirs.Entries() {
+		intervals[e.Config.Name] = e.Config.EffectiveSyncInterval(f.SyncInterval).String()
+	}
+	return []any{"directories", dirs.Names(), "syncIntervals", intervals, "shardSelector", f.ShardSelector, "webhook", f.EnableWebhook,
+		"reportAddress", f.ReportAddr}
 }
 
 // metricsOptions serves metrics over TLS with authentication and authorization by default.

@@ -62,6 +62,14 @@ type Connection struct {
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 }
 
+// EffectiveSyncInterval is the connection's syncInterval, or def (--sync-interval) without one.
+func (c Connection) EffectiveSyncInterval(def time.Duration) time.Duration {
+	if c.SyncInterval != nil {
+		return c.SyncInterval.Duration
+	}
+	return def
+}
+
 // Discovery configures creation of ManagedDevices from directory records.
 type Discovery struct {
 	Enabled bool `json:"enabled"`

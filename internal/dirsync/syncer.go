@@ -197,7 +197,7 @@ func (s *Syncer) backoff() time.Duration {
 func (s *Syncer) enqueueAll(ctx context.Context) {
 	var devices lapsv1.ManagedDeviceList
 	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: s.Directory.Name()}, client.UnsafeDisableDeepCopy); err != nil {
-		s.Log.Error(err, "listing ManagedDevices")
+		s.Log.WithValues("directory", s.Directory.Name()).Error(err, "listing ManagedDevices")
 		return
 	}
 	for i := range devices.Items {

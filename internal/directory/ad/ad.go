@@ -88,7 +88,8 @@ func New(cfg Config, opts Options) (*Directory, error) {
 		return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
 	}
 	cfg = cfg.WithDefaults()
-	d := &Directory{cfg: cfg, log: opts.Logger, now: opts.Now, backoff: opts.Backoff}
+	// Every line of this backend names its connection once, here.
+	d := &Directory{cfg: cfg, log: opts.Logger.WithValues("directory", cfg.Name), now: opts.Now, backoff: opts.Backoff}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -209,7 +210,7 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 		}
 		conn, err := d.dial(ctx, raw)
 		if err != nil {
-			d.log.V(1).Info("domain controller unreachable", "directory", d.cfg.Name, "url", raw, "error", err.Error())
+			d.log.V(1).Info("domain controller unreachable", "url", raw, "error", err.Error())
 			errs = append(errs, fmt.Errorf("%s: %w", raw, err))
 			continue
 		}
@@ -232,7 +233,7 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 			continue
 		}
 		d.setDCLocked(info)
-		d.log.V(1).Info("connected", "directory", d.cfg.Name, "url", raw, "dsServiceName", info.dsServiceName)
+		d.log.V(1).Info("connected", "url", raw, "dsServiceName", info.dsServiceName)
 		return nil
 	}
 	return directory.NewError(directory.ErrUnreachable, d.cfg.Name, "connect", errors.Join(errs...))
@@ -339,7 +340,7 @@ func (d *Directory) withConn(ctx context.Context, op string, fn func(conn *ldap.
 			}
 			return d.failClassified(op, err)
 		}
-		d.log.Info("connection lost, reconnecting", "directory", d.cfg.Name, "url", d.connTo, "op", op,
+		d.log.Info("connection lost, reconnecting", "url", d.connTo, "op", op,
 			"attempt", attempt+1, "error", err.Error())
 		d.dropLocked()
 		if !sleep(ctx, wait) {
@@ -418,11 +419,11 @@ func (d *Directory) Snapshot(ctx context.Context) (*directory.Snapshot, error) {
 		return nil
 	})
 	if err != nil {
-		d.log.Error(err, "snapshot failed", "directory", d.cfg.Name, "roundTrips", roundTrips)
+		d.log.Error(err, "snapshot failed", "roundTrips", roundTrips)
 		return nil, err
 	}
 	snap.RoundTrips = roundTrips
-	d.log.V(1).Info("snapshot", "directory", d.cfg.Name, "full", snap.Full, "roundTrips", roundTrips,
+	d.log.V(1).Info("snapshot", "full", snap.Full, "roundTrips", roundTrips,
 		"devices", len(snap.Devices), "changed", len(snap.Changed), "removed", len(snap.Removed),
 		"duration", time.Since(start).String())
 	return snap, nil
@@ -648,7 +649,7 @@ func (d *Directory) loadSchemaLocked(conn *ldap.Conn) (*schemaInfo, error) {
 		if err != nil {
 			// Attributes of the base schema have no msDS-IntId; their attid comes from the
 			// prefix map, which this backend does not decode yet: no update time for them.
-			d.log.V(1).Info("attribute has no msDS-IntId; its update time is not derived", "directory", d.cfg.Name, "attribute", name)
+			d.log.V(1).Info("attribute has no msDS-IntId; its update time is not derived", "attribute", name)
 			continue
 		}
 		for _, a := range deniedAttributes {
@@ -733,7 +734,7 @@ func (d *Directory) RequestRotation(ctx context.Context, device directory.Device
 	if err != nil {
 		return err
 	}
-	d.log.Info("rotation requested", "directory", d.cfg.Name, "dn", target, "key", device.Key,
+	d.log.Info("rotation requested", "dn", target, "key", device.Key,
 		"attribute", attr, "at", at.UTC().Format(time.RFC3339))
 	return nil
 }

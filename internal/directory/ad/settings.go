@@ -41,7 +41,7 @@ func openFromSettings(name string, raw json.RawMessage, credentialsDir string, o
 		c.PasswordFile = filepath.Join(credentialsDir, "password")
 	}
 	if opts.Logger.GetSink() == nil {
-		opts.Logger = ctrl.Log.WithName("directory").WithValues("directory", name)
+		opts.Logger = ctrl.Log.WithName("directory") // New adds the "directory" key
 	}
 	return New(c, opts)
 }
