@@ -60,7 +60,11 @@ func TestLapsPolicyReconciler_activeDirectoryPublishesConfigMapAndCounts(t *test
 	if !strings.Contains(strings.Join(got.Finalizers, ","), PolicyFinalizer) {
 		t.Fatalf("finalizers %v", got.Finalizers)
 	}
-	policyCond(t, got, lapsv1.ConditionReady, metav1.ConditionTrue, "Published")
+	// Nothing reached a directory: the reasons say the policy is only rendered to a ConfigMap.
+	policyCond(t, got, lapsv1.ConditionReady, metav1.ConditionTrue, ReasonRenderedToConfigMap)
+	if c := policyCond(t, got, lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonRenderedToConfigMap); !strings.Contains(c.Message, "ConfigMap base-rendered only: it is not written to directory corp") {
+		t.Errorf("PolicyPushed message %q", c.Message)
+	}
 	policyCond(t, got, lapsv1.ConditionPrincipalResolved, metav1.ConditionTrue, ReasonResolved)
 	policyCond(t, got, lapsv1.ConditionSettingsIgnored, metav1.ConditionFalse, ReasonNoSettingsIgnored)
 	if got.Status.MatchedDevices != 3 || got.Status.CompliantDevices != 3 || got.Status.RenderedHash == "" || got.Status.ObservedGeneration != 1 {

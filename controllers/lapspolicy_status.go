@@ -15,14 +15,19 @@ import (
 
 // LapsPolicy condition reasons.
 const (
-	ReasonPublished         = "Published"
-	ReasonPublishFailed     = "PublishFailed"
-	ReasonNotPublished      = "NotPublished"
-	ReasonResolved          = "Resolved"
-	ReasonPrincipalNotFound = "PrincipalNotFound"
-	ReasonResolveFailed     = "ResolveFailed"
-	ReasonNoSettingsIgnored = "NoneIgnored"
-	ReasonSomeIgnored       = "Ignored"
+	// ReasonPublished: the policy is in the directory where devices read it (Intune).
+	ReasonPublished = "Published"
+	// ReasonRenderedToConfigMap: the policy is rendered into the owned ConfigMap only; nothing
+	// was written to a directory, so devices get it only through Group Policy or local
+	// configuration that an administrator (or the agent) builds from those artefacts.
+	ReasonRenderedToConfigMap = "RenderedToConfigMap"
+	ReasonPublishFailed       = "PublishFailed"
+	ReasonNotPublished        = "NotPublished"
+	ReasonResolved            = "Resolved"
+	ReasonPrincipalNotFound   = "PrincipalNotFound"
+	ReasonResolveFailed       = "ResolveFailed"
+	ReasonNoSettingsIgnored   = "NoneIgnored"
+	ReasonSomeIgnored         = "Ignored"
 )
 
 // policyReadyDeps: Ready = PolicyPushed ∧ PrincipalResolved (when applicable).
@@ -66,14 +71,12 @@ func updatePolicyStatus(s *policyScope, now time.Time, err error) {
 		set(lapsv1.ConditionPrincipalResolved, metav1.ConditionUnknown, ReasonResolveFailed, "could not resolve the principal: "+string(directory.KindOf(s.principal.err)))
 	}
 
+	readyReason, readyMsg := ReasonPublished, "policy is published"
 	switch {
 	case s.pushed:
 		st.RenderedHash = s.hash
-		where := ""
-		if len(st.Published) > 0 {
-			where = fmt.Sprintf(" to %s %s", st.Published[0].Kind, st.Published[0].Ref)
-		}
-		set(lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonPublished, "rendered policy "+s.hash+" published"+where)
+		readyReason, readyMsg = pushedCondition(s.hash, st.Published)
+		set(lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, readyReason, readyMsg)
 	case s.pushErr != nil:
 		set(lapsv1.ConditionPolicyPushed, metav1.ConditionFalse, ReasonPublishFailed, "publishing failed: "+s.pushErr.Error())
 	case isStall:
@@ -89,11 +92,25 @@ func updatePolicyStatus(s *policyScope, now time.Time, err error) {
 	} else {
 		conditions.ClearReconciling(&st.Conditions)
 	}
-	ready := conditions.Summary(st.Conditions, policyReadyDeps, "Published", "policy is published")
+	ready := conditions.Summary(st.Conditions, policyReadyDeps, readyReason, readyMsg)
 	ready.ObservedGeneration = gen
 	conditions.Set(&st.Conditions, ready, now)
 	conditions.Stamp(st.Conditions, gen)
 	st.ObservedGeneration = conditions.ObservedGeneration(st.Conditions, gen, st.ObservedGeneration)
+}
+
+// pushedCondition says what publishing really did: a ConfigMap is not a directory, and the
+// condition must not read as if devices already had the policy.
+func pushedCondition(hash string, published []lapsv1.PublishedPolicy) (reason, message string) {
+	if len(published) == 0 {
+		return ReasonPublished, "rendered policy " + hash + " published"
+	}
+	p := published[0]
+	if p.Kind == PublishedConfigMap {
+		return ReasonRenderedToConfigMap, fmt.Sprintf("rendered policy %s is in ConfigMap %s only: it is not written to directory %s; devices receive it through Group Policy or local configuration built from these artefacts",
+			hash, p.Ref, p.Directory)
+	}
+	return ReasonPublished, fmt.Sprintf("rendered policy %s published to directory %s as %s %s", hash, p.Directory, p.Kind, p.Ref)
 }
 
 func summarizeErr(err error) string {
