@@ -26,7 +26,7 @@ func TestSnapshot_whatIsStoredDecidesCompliance(t *testing.T) {
 	encrypting := policy.Effective(&lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootGroupPolicy})
 	legacy := policy.Effective(&lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootLegacyLAPS})
 	// Before the fixture's expiries: every stored password is current.
-	now := fixtureT0.Add(24 * time.Hour)
+	now := srv.FixtureT0.Add(24 * time.Hour)
 	cases := []struct {
 		device     string
 		settings   policy.Settings
