@@ -33,6 +33,7 @@ import (
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/principalcache"
 )
 
 // PolicyFinalizer makes the controller withdraw what it published before a LapsPolicy goes.
@@ -52,6 +53,8 @@ type LapsPolicyReconciler struct {
 	Recorder    events.EventRecorder
 	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
 	RequeueScale func(time.Duration) time.Duration
+	// Principals caches principal resolution per connection (nil: every reconcile searches).
+	Principals *principalcache.Cache
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch;update;patch
@@ -115,6 +118,10 @@ func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if _, _, ok := asStalled(err); ok {
 		return reconcile.Result{}, nil
 	}
+	if err == nil && s.principal.applicable && r.Principals.TTL() > 0 {
+		// Look at the principal again when its cache entry expires (it may have been deleted).
+		return reconcile.Result{RequeueAfter: r.Principals.TTL()}, nil
+	}
 	return reconcile.Result{}, err
 }
 
@@ -153,7 +160,12 @@ func (r *LapsPolicyReconciler) reconcilePrincipal(ctx context.Context, s *policy
 		return nil
 	}
 	s.principal.applicable = true
-	sid, err := s.entry.Directory.ResolvePrincipal(ctx, st.ADPasswordEncryptionPrincipal)
+	conn := s.entry.Config.Name
+	if s.policy.Generation != s.policy.Status.ObservedGeneration {
+		// The spec changed since the last verdict: look again rather than trust the cache.
+		r.Principals.Forget(conn, st.ADPasswordEncryptionPrincipal)
+	}
+	sid, err := r.Principals.Resolve(ctx, conn, st.ADPasswordEncryptionPrincipal, r.Clock.Now(), s.entry.Directory.ResolvePrincipal)
 	s.principal.sid, s.principal.err = sid, err
 	if errors.Is(err, directory.ErrNotFound) {
 		// Not Stalled: the principal may be created in AD later; a spec change is not the only fix.

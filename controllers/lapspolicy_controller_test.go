@@ -17,6 +17,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directory/directorytest"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
+	"github.com/fleetlaps/fleetlaps/internal/principalcache"
 )
 
 func (e *env) policyReconciler() *LapsPolicyReconciler {
@@ -199,5 +200,56 @@ func TestLapsPolicyReconciler_countsStorageDrift(t *testing.T) {
 	st := e.policy("base").Status
 	if st.MatchedDevices != 4 || st.CompliantDevices != 1 || st.CleartextPasswordDevices != 1 || st.NoPasswordStoredDevices != 1 || st.LegacyPasswordDevices != 1 {
 		t.Fatalf("counts %+v", st)
+	}
+}
+
+// TestLapsPolicyReconciler_principalCache: the principal is searched once per connection and
+// TTL, however often the policy is reconciled (its device counts change all the time), and again
+// after the TTL or a spec change.
+func TestLapsPolicyReconciler_principalCache(t *testing.T) {
+	p := newPolicy("base", lapsv1.PolicyRootGroupPolicy, 0, nil)
+	p.Spec.ADPasswordEncryptionPrincipal = ptr.To(`CORP\Domain Admins`)
+	p.Generation = 1
+	e := newEnv(t, p)
+	e.dir.AddPrincipal(`CORP\Domain Admins`, "S-1-5-21-1-2-3-512")
+	r := e.policyReconciler()
+	r.Principals = principalcache.New(15 * time.Minute)
+	reconcileOnce := func() reconcile.Result {
+		t.Helper()
+		res, err := r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "base"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	lookups := func() int { return len(e.dir.CallsOf("resolvePrincipal")) }
+	for range 6 {
+		if res := reconcileOnce(); res.RequeueAfter != 15*time.Minute {
+			t.Fatalf("RequeueAfter %v, want the TTL", res.RequeueAfter)
+		}
+		e.clock.Step(time.Minute)
+	}
+	if n := lookups(); n != 1 {
+		t.Fatalf("6 reconciles made %d principal lookups, want 1", n)
+	}
+	policyCond(t, e.policy("base"), lapsv1.ConditionPrincipalResolved, metav1.ConditionTrue, ReasonResolved)
+	e.clock.Step(10 * time.Minute) // past the TTL
+	reconcileOnce()
+	if n := lookups(); n != 2 {
+		t.Fatalf("after the TTL: %d lookups, want 2", n)
+	}
+	// A spec change (new generation) searches again at once.
+	cur := e.policy("base")
+	cur.Spec.PasswordAgeDays = ptr.To[int32](20)
+	cur.Generation = 2
+	if err := e.client.Update(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	if g := e.policy("base").Generation; g == e.policy("base").Status.ObservedGeneration {
+		t.Fatalf("the fake client kept generation %d", g)
+	}
+	reconcileOnce()
+	if n := lookups(); n != 3 {
+		t.Fatalf("after a spec change: %d lookups, want 3", n)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/principalcache"
 )
 
 // Options configure the whole controller set.
@@ -23,6 +24,9 @@ type Options struct {
 	SyncInterval time.Duration
 	// HeartbeatInterval is --heartbeat-interval.
 	HeartbeatInterval time.Duration
+	// PrincipalCacheTTL is --principal-cache-ttl: how long a resolved
+	// adPasswordEncryptionPrincipal is reused per connection (0: no cache).
+	PrincipalCacheTTL time.Duration
 	// AgentStaleAfter is --agent-stale-after (0: three heartbeat intervals).
 	AgentStaleAfter time.Duration
 	// Jitter for the sync waits (nil: random).
@@ -112,7 +116,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 		return nil, err
 	}
 	c.Policies = &LapsPolicyReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories,
-		Recorder: mgr.GetEventRecorder("lapspolicy-controller"), RequeueScale: o.RequeueScale}
+		Recorder: mgr.GetEventRecorder("lapspolicy-controller"), RequeueScale: o.RequeueScale, Principals: principalcache.New(o.PrincipalCacheTTL)}
 	if err := c.Policies.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
+	"github.com/fleetlaps/fleetlaps/internal/principalcache"
 	"github.com/fleetlaps/fleetlaps/internal/report"
 	fleetwebhook "github.com/fleetlaps/fleetlaps/internal/webhook"
 )
@@ -57,6 +58,7 @@ type Flags struct {
 	MetricsSecure     bool
 	ProbeAddr         string
 	HeartbeatInterval time.Duration
+	PrincipalCacheTTL time.Duration
 	WebhookPort       int
 	WebhookCertDir    string
 	EnableWebhook     bool
@@ -81,6 +83,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.StringVar(&f.MetricsAddr, "metrics-bind-address", ":8443", "Metrics endpoint address; 0 disables it.")
 	fs.BoolVar(&f.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, allowing only callers that Kubernetes authenticates and authorizes for /metrics.")
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Health probe endpoint address.")
+	fs.DurationVar(&f.PrincipalCacheTTL, "principal-cache-ttl", principalcache.DefaultTTL, "How long a resolved adPasswordEncryptionPrincipal is reused per directory connection before it is searched again (0: search at every reconcile). A spec change always searches again.")
 	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval: with nothing else changed, status.agent.lastReportTime moves at most once per interval (a heartbeat inside it writes nothing).")
 	fs.DurationVar(&f.AgentStaleAfter, "agent-stale-after", 0, "Age of the last agent report after which AgentReporting turns False (default: three heartbeat intervals).")
 	fs.StringVar(&f.ReportAddr, "report-bind-address", ":9444", "HTTPS address of the agents' report API; 0 disables it.")
@@ -99,6 +102,9 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	}
 	if f.SyncInterval < 10*time.Second {
 		return f, nil, fmt.Errorf("--sync-interval %s is below 10s", f.SyncInterval)
+	}
+	if f.PrincipalCacheTTL < 0 {
+		return f, nil, fmt.Errorf("--principal-cache-ttl %s must not be negative", f.PrincipalCacheTTL)
 	}
 	if f.HeartbeatInterval <= 0 {
 		return f, nil, fmt.Errorf("--heartbeat-interval %s must be positive", f.HeartbeatInterval)
@@ -189,6 +195,7 @@ func run() error {
 	ctx := ctrl.SetupSignalHandler()
 	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
 		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval, AgentStaleAfter: f.AgentStaleAfter,
+		PrincipalCacheTTL: f.PrincipalCacheTTL,
 	}); err != nil {
 		return err
 	}
