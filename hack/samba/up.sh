@@ -134,8 +134,34 @@ if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
 	ldbadd -H "$SAM" "$DIR/computers.ldif" >/dev/null
 fi
 
+# What running the manager against this DC needs (README, "Running the manager outside a
+# cluster"): the bind account's password as a credentials directory, and a directories file whose
+# connection, namespace and discovery labels match config/samples/laps_v1_lapspolicy.yaml.
+mkdir -p "$DIR/credentials"
+(umask 077 && printf '%s' "$CTRLPASS" > "$DIR/credentials/password")
+cat > "$DIR/directories.yaml" <<YAML
+directories:
+- name: corp-ad
+  type: activeDirectory
+  credentialsDir: $DIR/credentials
+  syncInterval: 30s
+  settings:
+    urls: ["ldaps://$IP:636"]
+    caFile: $DIR/tls/ca.pem
+    bindDN: "CN=fleetlaps-ctrl,CN=Users,$BASE"
+    searchBases: ["OU=Fleet,$BASE"]
+  discovery:
+    enabled: true
+    namespace: frontline
+    searchBase: "OU=Fleet,$BASE"
+    labels: {tier: workstation}
+  namespaces: [frontline]
+YAML
+
 cat > "$DIR/env" <<ENV
 SAMBA_DIR=$DIR
+SAMBA_DIRECTORIES=$DIR/directories.yaml
+SAMBA_CREDENTIALS_DIR=$DIR/credentials
 SAMBA_IP=$IP
 SAMBA_FIXTURE_T0=$SAMBA_FIXTURE_T0
 SAMBA_LDAPS_URL=ldaps://$IP:636
