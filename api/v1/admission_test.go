@@ -274,15 +274,17 @@ func TestLapsPolicyAdmission_DefaultsFromSeed002(t *testing.T) {
 	want := map[string]any{
 		"passwordAgeDays": int64(30), "passwordLength": int64(14), "passphraseLength": int64(6),
 		"postAuthenticationResetDelay": int64(24), "passwordComplexity": "LargeAndSmallLettersNumbersAndSpecials",
-		"postAuthenticationActions": "ResetPasswordAndLogoff", "policyRoot": "CSP",
+		"postAuthenticationActions": "ResetPasswordAndLogoff",
 	}
 	for k, v := range want {
 		if spec[k] != v {
 			t.Errorf("default %s = %v (%T), want %v", k, spec[k], spec[k], v)
 		}
 	}
-	// AD-only settings have no schema default: has() must stay false on an EntraID policy.
-	for _, k := range []string{"adPasswordEncryptionEnabled", "adPasswordEncryptionPrincipal", "adEncryptedPasswordHistorySize", "adBackupDSRMPassword", "passwordExpirationProtectionEnabled"} {
+	// AD-only settings have no schema default: has() must stay false on an EntraID policy. Nor
+	// has policyRoot: its default depends on backupDirectory (EffectivePolicyRoot, and the CEL
+	// rules), so a manifest never carries a root its author did not choose.
+	for _, k := range []string{"policyRoot", "adPasswordEncryptionEnabled", "adPasswordEncryptionPrincipal", "adEncryptedPasswordHistorySize", "adBackupDSRMPassword", "passwordExpirationProtectionEnabled"} {
 		if _, ok := spec[k]; ok {
 			t.Errorf("%s was defaulted by the schema; the policy engine owns that default", k)
 		}

@@ -77,9 +77,10 @@ type DayOfWeek string
 // +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or false"
 // +kubebuilder:validation:XValidation:rule="!has(self.adEncryptedPasswordHistorySize) || self.adEncryptedPasswordHistorySize == 0 || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adEncryptedPasswordHistorySize greater than 0 requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores history without encryption"
 // +kubebuilder:validation:XValidation:rule="!has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores DSRM backup without encryption"
-// +kubebuilder:validation:XValidation:rule="self.policyRoot != 'LegacyLAPS' || self.backupDirectory != 'EntraID'",message="policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
-// +kubebuilder:validation:XValidation:rule="self.policyRoot != 'LegacyLAPS' || !has(self.passwordComplexity) || self.passwordComplexity in ['LargeLetters', 'LargeAndSmallLetters', 'LargeAndSmallLettersAndNumbers', 'LargeAndSmallLettersNumbersAndSpecials']",message="passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
-// +kubebuilder:validation:XValidation:rule="self.policyRoot != 'CSP' || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
+// +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || self.backupDirectory != 'EntraID'",message="policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || !has(self.passwordComplexity) || self.passwordComplexity in ['LargeLetters', 'LargeAndSmallLetters', 'LargeAndSmallLettersAndNumbers', 'LargeAndSmallLettersNumbersAndSpecials']",message="passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
+// +kubebuilder:validation:XValidation:rule="(has(self.policyRoot) ? self.policyRoot != 'CSP' : self.backupDirectory == 'ActiveDirectory') || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
+// +kubebuilder:validation:XValidation:rule="!has(self.groupPolicy) || (self.backupDirectory != 'EntraID' && (has(self.policyRoot) ? self.policyRoot in ['GroupPolicy', 'LegacyLAPS'] : self.backupDirectory == 'ActiveDirectory'))",message="groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS (an unset policyRoot means GroupPolicy with backupDirectory ActiveDirectory) and not to backupDirectory EntraID"
 type LapsPolicySpec struct {
 	// BackupDirectory: where devices back up the password. Disabled turns Windows LAPS off and
 	// makes every other setting ignored (seed 002).
@@ -89,11 +90,20 @@ type LapsPolicySpec struct {
 	// from.
 	DirectoryRef DirectoryReference `json:"directoryRef"`
 
-	// PolicyRoot: how devices receive the policy. Seed 002's root order (CSP > GroupPolicy >
-	// LocalConfiguration > LegacyLAPS) decides which policy is effective on a device.
-	// +kubebuilder:default=CSP
+	// PolicyRoot: how devices receive the policy. Windows reads the roots in the order CSP,
+	// GroupPolicy, LocalConfiguration, LegacyLAPS and uses the first that holds any setting,
+	// which decides which policy is effective on a device. Unset means the root that matches
+	// backupDirectory: GroupPolicy for ActiveDirectory (a domain-joined device reads Group
+	// Policy), CSP otherwise (EntraID and Disabled).
 	// +optional
 	PolicyRoot PolicyRoot `json:"policyRoot,omitempty"`
+
+	// GroupPolicy publishes the policy as a Group Policy object in the Active Directory domain of
+	// directoryRef and links it to organizational units or the domain. Only for policyRoot
+	// GroupPolicy and LegacyLAPS; without it an Active Directory policy's rendered files are kept
+	// in a ConfigMap for an administrator to import.
+	// +optional
+	GroupPolicy *GroupPolicySettings `json:"groupPolicy,omitempty"`
 
 	// Priority breaks ties between policies of the same root that select the same device: the
 	// higher priority wins, then the lexically smaller name.
@@ -224,6 +234,38 @@ type AutomaticAccountManagement struct {
 	RandomizeName *bool `json:"randomizeName,omitempty"`
 }
 
+// GroupPolicySettings says how the policy's Group Policy object is named and where it is linked.
+type GroupPolicySettings struct {
+	// DisplayName of the Group Policy object as Group Policy Management shows it. Unset means
+	// "fleetlaps <namespace>/<name>".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=200
+	// +kubebuilder:validation:XValidation:rule=`!self.matches(r'[\x00-\x1f\x7f]')`,message="groupPolicy.displayName must not contain control characters"
+	// +optional
+	DisplayName string `json:"displayName,omitempty"`
+	// Links are the organizational units or domain the Group Policy object is linked to. Each
+	// target must lie inside the search bases of the directory connection. Links of other Group
+	// Policy objects on the same targets are left as they are. Empty: the object exists unlinked.
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=map
+	// +listMapKey=target
+	// +optional
+	Links []GroupPolicyLink `json:"links,omitempty"`
+}
+
+// GroupPolicyLink links the Group Policy object to one organizational unit or the domain.
+type GroupPolicyLink struct {
+	// Target is the distinguished name of an organizational unit (OU=Workstations,DC=corp,DC=example)
+	// or of the domain (DC=corp,DC=example).
+	// +kubebuilder:validation:MinLength=4
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule=`self.matches(r'^(?i)\s*(ou|dc)\s*=') && !self.matches(r'[\x00-\x1f\x7f]')`,message="groupPolicy.links[].target must be the distinguished name of an organizational unit (OU=...) or of the domain (DC=...), without control characters"
+	Target string `json:"target"`
+	// Enforced makes the link apply even below organizational units that block inheritance.
+	// +optional
+	Enforced bool `json:"enforced,omitempty"`
+}
+
 // RotationSettings limits controller-started rotations across the devices of a policy.
 type RotationSettings struct {
 	// MaxConcurrent is the most devices of this policy with a rotation in progress at once.
@@ -271,14 +313,18 @@ type MaintenanceWindow struct {
 type PublishedPolicy struct {
 	// Directory is the directory connection name.
 	Directory string `json:"directory"`
-	// Kind of the published object: ConfigMap (rendered artefacts for AD roots) or
-	// IntuneConfigurationPolicy (Entra).
+	// Kind of the published object: ConfigMap (rendered artefacts for AD roots),
+	// GroupPolicyObject (Ref is the GPO's {GUID}) or IntuneConfigurationPolicy (Entra).
 	Kind string `json:"kind"`
 	// Ref is the object's name or id.
 	Ref string `json:"ref"`
 	// Hash of the rendered content that was published.
 	// +optional
 	Hash string `json:"hash,omitempty"`
+	// Version is the Group Policy object's version number (GroupPolicyObject only): the machine
+	// half in the low 16 bits, as in the object's versionNumber and GPT.INI.
+	// +optional
+	Version int64 `json:"version,omitempty"`
 }
 
 // LapsPolicyStatus is the observed state of a LapsPolicy.
@@ -286,7 +332,8 @@ type LapsPolicyStatus struct {
 	// ObservedGeneration is the generation last reconciled to Ready or Stalled.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
-	// Conditions: Ready, Reconciling, Stalled, PolicyPushed, PrincipalResolved, SettingsIgnored.
+	// Conditions: Ready, Reconciling, Stalled, PolicyPushed, PrincipalResolved, SettingsIgnored,
+	// GPODrift.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -339,6 +386,9 @@ const (
 	ConditionPrincipalResolved = "PrincipalResolved"
 	// ConditionSettingsIgnored is abnormal-true: True lists settings Windows will ignore.
 	ConditionSettingsIgnored = "SettingsIgnored"
+	// ConditionGPODrift is abnormal-true: True says the last reconcile found the Group Policy
+	// object edited outside the controller (and names what differed) and restored it.
+	ConditionGPODrift = "GPODrift"
 )
 
 // +kubebuilder:object:root=true
@@ -346,6 +396,7 @@ const (
 // +kubebuilder:resource:shortName=lapspol,categories=laps
 // +kubebuilder:printcolumn:name="Backup",type=string,JSONPath=`.spec.backupDirectory`
 // +kubebuilder:printcolumn:name="Root",type=string,JSONPath=`.spec.policyRoot`
+// +kubebuilder:printcolumn:name="GPO",type=string,JSONPath=`.status.published[?(@.kind=="GroupPolicyObject")].ref`
 // +kubebuilder:printcolumn:name="Age Days",type=integer,JSONPath=`.spec.passwordAgeDays`
 // +kubebuilder:printcolumn:name="Matched",type=integer,JSONPath=`.status.matchedDevices`
 // +kubebuilder:printcolumn:name="Compliant",type=integer,JSONPath=`.status.compliantDevices`

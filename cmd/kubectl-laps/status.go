@@ -441,11 +441,6 @@ func conditionStatus(conds []metav1.Condition, t string) string {
 	return "Unknown"
 }
 
-func rootOf(p *lapsv1.LapsPolicy) lapsv1.PolicyRoot {
-	if p.Spec.PolicyRoot == "" {
-		return lapsv1.PolicyRootCSP
-	}
-	return p.Spec.PolicyRoot
-}
+func rootOf(p *lapsv1.LapsPolicy) lapsv1.PolicyRoot { return p.Spec.EffectivePolicyRoot() }
 
 func itoa(n int32) string { return strconv.FormatInt(int64(n), 10) }

@@ -154,13 +154,8 @@ func Effective(spec *lapsv1.LapsPolicySpec) Settings {
 	return s
 }
 
-// rootOf is spec.policyRoot with the CRD default (CSP) applied.
-func rootOf(spec *lapsv1.LapsPolicySpec) lapsv1.PolicyRoot {
-	if spec.PolicyRoot == "" {
-		return lapsv1.PolicyRootCSP
-	}
-	return spec.PolicyRoot
-}
+// rootOf is spec.policyRoot, or the root derived from backupDirectory when it is unset.
+func rootOf(spec *lapsv1.LapsPolicySpec) lapsv1.PolicyRoot { return spec.EffectivePolicyRoot() }
 
 func i32(p *int32, def int32) int32 {
 	if p == nil {

@@ -20,7 +20,7 @@ func TestEffective(t *testing.T) {
 		"should fill every seed 002 default for an ActiveDirectory policy": {
 			spec: lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, DirectoryRef: ref},
 			want: policy.Settings{
-				BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootCSP,
+				BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootGroupPolicy,
 				PasswordAgeDays: 30, PasswordLength: 14, PasswordComplexity: lapsv1.ComplexityLargeAndSmallLettersNumbersAndSpecials,
 				PasswordExpirationProtectionEnabled: true, ADPasswordEncryptionEnabled: true,
 				PostAuthenticationResetDelay: 24, PostAuthenticationActions: lapsv1.PostAuthResetPasswordAndLogoff,
@@ -129,7 +129,7 @@ func TestHash(t *testing.T) {
 	}
 	// Explicit defaults and unset fields render the same.
 	d := lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory}
-	e := lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootCSP, PasswordAgeDays: ptr.To[int32](30), ADPasswordEncryptionEnabled: ptr.To(true)}
+	e := lapsv1.LapsPolicySpec{BackupDirectory: lapsv1.BackupDirectoryActiveDirectory, PolicyRoot: lapsv1.PolicyRootGroupPolicy, PasswordAgeDays: ptr.To[int32](30), ADPasswordEncryptionEnabled: ptr.To(true)}
 	if policy.Hash(policy.Effective(&d)) != policy.Hash(policy.Effective(&e)) {
 		t.Errorf("explicit defaults hash differently from unset fields")
 	}

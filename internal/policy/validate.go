@@ -28,6 +28,9 @@ const (
 	msgDSRMNeedsEnc    = "adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores DSRM backup without encryption"
 	msgLegacyEntra     = "policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
 	msgLegacyComplex   = "passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
+	msgGroupPolicyRoot = "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS (an unset policyRoot means GroupPolicy with backupDirectory ActiveDirectory) and not to backupDirectory EntraID"
+	msgGPODisplayName  = "groupPolicy.displayName must not contain control characters"
+	msgGPOTarget       = "groupPolicy.links[].target must be the distinguished name of an organizational unit (OU=...) or of the domain (DC=...), without control characters"
 	msgCSPDSRM         = "adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
 	msgPrincipal       = `adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld, entered as-is without quotes; a name may contain spaces but not / \ [ ] : ; | = , + * ? < > quotes or control characters, and may not start or end with a space or end with a period`
 )
@@ -118,6 +121,9 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 			}
 		}
 	}
+	if g := spec.GroupPolicy; g != nil {
+		errs = append(errs, validateGroupPolicy(p.Child("groupPolicy"), g)...)
+	}
 	if r := spec.Rotation; r != nil {
 		errs = append(errs, validateRotation(p.Child("rotation"), r)...)
 	}
@@ -129,7 +135,7 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 func crossField(p *field.Path, spec *lapsv1.LapsPolicySpec) field.ErrorList {
 	var errs field.ErrorList
 	entra := spec.BackupDirectory == lapsv1.BackupDirectoryEntraID
-	root := rootOf(spec) // the CRD defaults policyRoot to CSP before CEL runs
+	root := rootOf(spec) // the CEL rules derive an unset root from backupDirectory the same way
 	encNotFalse := spec.ADPasswordEncryptionEnabled == nil || *spec.ADPasswordEncryptionEnabled
 	isTrue := func(b *bool) bool { return b != nil && *b }
 
@@ -162,6 +168,9 @@ func crossField(p *field.Path, spec *lapsv1.LapsPolicySpec) field.ErrorList {
 	}
 	if root == lapsv1.PolicyRootCSP && isTrue(spec.ADBackupDSRMPassword) {
 		errs = append(errs, field.Invalid(p.Child("adBackupDSRMPassword"), true, msgCSPDSRM))
+	}
+	if spec.GroupPolicy != nil && (entra || (root != lapsv1.PolicyRootGroupPolicy && root != lapsv1.PolicyRootLegacyLAPS)) {
+		errs = append(errs, field.Invalid(p.Child("groupPolicy"), string(root), msgGroupPolicyRoot))
 	}
 	return errs
 }

@@ -285,7 +285,7 @@ func TestIntune_TemplateReferences(t *testing.T) {
 func TestForPolicy_ArtefactsPerRoot(t *testing.T) {
 	cases := map[lapsv1.PolicyRoot][]string{
 		lapsv1.PolicyRootCSP:                {render.FormatSyncML, render.FormatIntune},
-		"":                                  {render.FormatSyncML, render.FormatIntune},
+		"":                                  {render.FormatRegistryPol, render.FormatRegistryText}, // ActiveDirectory: derived root GroupPolicy
 		lapsv1.PolicyRootGroupPolicy:        {render.FormatRegistryPol, render.FormatRegistryText},
 		lapsv1.PolicyRootLocalConfiguration: {render.FormatAgent},
 		lapsv1.PolicyRootLegacyLAPS:         {render.FormatRegistryPol, render.FormatRegistryText},

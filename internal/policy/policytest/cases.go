@@ -5,6 +5,7 @@
 package policytest
 
 import (
+	"fmt"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,6 +93,30 @@ func entra(muts ...func(*lapsv1.LapsPolicySpec)) lapsv1.LapsPolicySpec {
 
 func root(r lapsv1.PolicyRoot) func(*lapsv1.LapsPolicySpec) {
 	return func(s *lapsv1.LapsPolicySpec) { s.PolicyRoot = r }
+}
+
+func gpo(displayName string, muts ...func(*lapsv1.GroupPolicySettings)) func(*lapsv1.LapsPolicySpec) {
+	return func(s *lapsv1.LapsPolicySpec) {
+		g := &lapsv1.GroupPolicySettings{DisplayName: displayName}
+		for _, m := range muts {
+			m(g)
+		}
+		s.GroupPolicy = g
+	}
+}
+
+func link(target string, enforced bool) func(*lapsv1.GroupPolicySettings) {
+	return func(g *lapsv1.GroupPolicySettings) {
+		g.Links = append(g.Links, lapsv1.GroupPolicyLink{Target: target, Enforced: enforced})
+	}
+}
+
+func nLinks(n int) []func(*lapsv1.GroupPolicySettings) {
+	out := make([]func(*lapsv1.GroupPolicySettings), n)
+	for i := range out {
+		out[i] = link(fmt.Sprintf("OU=Site%03d,DC=corp,DC=example", i), false)
+	}
+	return out
 }
 
 func age(v int32) func(*lapsv1.LapsPolicySpec) {
@@ -190,6 +215,27 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should admit every policyRoot: LocalConfiguration", Spec: ad(root(lapsv1.PolicyRootLocalConfiguration)), Valid: true},
 	{Name: "should admit every policyRoot: LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS)), Valid: true},
 	{Name: "should reject an unknown policyRoot", Spec: ad(root("Registry")), FieldContains: "policyRoot"},
+
+	{Name: "should admit groupPolicy on ActiveDirectory without a root (derived root GroupPolicy)", Spec: ad(gpo("", link("OU=Workstations,DC=corp,DC=example", true))), Valid: true},
+	{Name: "should admit groupPolicy with policyRoot LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS), gpo("Legacy LAPS", link("DC=corp,DC=example", false))), Valid: true},
+	{Name: "should admit groupPolicy on a Disabled policy with policyRoot GroupPolicy", Spec: spec(lapsv1.BackupDirectoryDisabled, root(lapsv1.PolicyRootGroupPolicy), gpo("")), Valid: true},
+	{Name: "should admit groupPolicy with a display name and no links", Spec: ad(gpo("LAPS for workstations")), Valid: true},
+	{Name: "CEL: should reject groupPolicy with policyRoot CSP", Spec: ad(root(lapsv1.PolicyRootCSP), gpo("")), FieldContains: "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS"},
+	{Name: "CEL: should reject groupPolicy with policyRoot LocalConfiguration", Spec: ad(root(lapsv1.PolicyRootLocalConfiguration), gpo("")), FieldContains: "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS"},
+	{Name: "CEL: should reject groupPolicy on EntraID (derived root CSP)", Spec: entra(gpo("")), FieldContains: "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS"},
+	{Name: "CEL: should reject groupPolicy on EntraID with policyRoot GroupPolicy", Spec: entra(root(lapsv1.PolicyRootGroupPolicy), gpo("")), FieldContains: "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS"},
+	{Name: "should reject a groupPolicy link target that is a container, not an OU or the domain", Spec: ad(gpo("", link("CN=Computers,DC=corp,DC=example", false))), FieldContains: "groupPolicy.links[].target must be the distinguished name"},
+	{Name: "should reject a groupPolicy link target with a line break", Spec: ad(gpo("", link("OU=A,\nDC=corp", false))), FieldContains: "groupPolicy.links[].target must be the distinguished name"},
+	{Name: "should reject a groupPolicy link target shorter than 4 characters", Spec: ad(gpo("", link("OU=", false))), FieldContains: "groupPolicy.links[0].target"},
+	{Name: "should reject two groupPolicy links to the same target", Spec: ad(gpo("", link("OU=A,DC=corp", false), link("OU=A,DC=corp", true))), FieldContains: "groupPolicy.links[1]"},
+	{Name: "should admit groupPolicy without displayName (derived from namespace/name)", Spec: ad(gpo("")), Valid: true},
+	{Name: "should reject a 201-character groupPolicy displayName", Spec: ad(gpo(strings.Repeat("d", 201))), FieldContains: "groupPolicy.displayName"},
+	{Name: "should admit a 200-character groupPolicy displayName", Spec: ad(gpo(strings.Repeat("d", 200))), Valid: true},
+	{Name: "should reject a groupPolicy displayName with a tab", Spec: ad(gpo("LAPS\tpolicy")), FieldContains: "groupPolicy.displayName must not contain control characters"},
+	{Name: "should reject 65 groupPolicy links", Spec: ad(gpo("", nLinks(65)...)), FieldContains: "groupPolicy.links"},
+	{Name: "should admit 64 groupPolicy links", Spec: ad(gpo("", nLinks(64)...)), Valid: true},
+	{Name: "should reject a groupPolicy link target that is no distinguished name", Spec: ad(gpo("", link("OU=a,b", false))), FieldContains: "groupPolicy.links[0].target", GoOnly: true},
+	{Name: "should reject two groupPolicy links to one OU spelled differently", Spec: ad(gpo("", link("OU=A,DC=corp", false), link("ou=a, dc=CORP", false))), FieldContains: "groupPolicy.links[1]", GoOnly: true},
 
 	{Name: "should reject an empty administratorAccountName", Spec: ad(account("")), FieldContains: "administratorAccountName"},
 	{Name: "should admit a 1-character administratorAccountName", Spec: ad(account("a")), Valid: true},
@@ -327,6 +373,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "CEL: should reject improved readability on LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS), complexity(lapsv1.ComplexityLargeAndSmallLettersNumbersAndSpecialsImprovedReadability)), FieldContains: "passwordComplexity"},
 	{Name: "CEL: should admit complexity LargeAndSmallLettersNumbersAndSpecials on LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS), complexity(lapsv1.ComplexityLargeAndSmallLettersNumbersAndSpecials)), Valid: true},
 	{Name: "CEL: should reject DSRM backup through CSP", Spec: ad(root(lapsv1.PolicyRootCSP), dsrm(true)), FieldContains: "adBackupDSRMPassword"},
-	{Name: "CEL: should reject DSRM backup through the defaulted root (CSP)", Spec: ad(dsrm(true)), FieldContains: "adBackupDSRMPassword"},
+	{Name: "CEL: should admit DSRM backup on ActiveDirectory without a root (derived root GroupPolicy)", Spec: ad(dsrm(true)), Valid: true},
+	{Name: "CEL: should reject DSRM backup on Disabled without a root (derived root CSP)", Spec: spec(lapsv1.BackupDirectoryDisabled, dsrm(true)), FieldContains: "adBackupDSRMPassword"},
 	{Name: "CEL: should admit DSRM backup false through CSP", Spec: ad(root(lapsv1.PolicyRootCSP), dsrm(false)), Valid: true},
 }
