@@ -74,10 +74,13 @@ type deviceScope struct {
 	sel       selection
 	settings  *settings
 
-	state      dirsync.State
-	haveState  bool
-	record     directory.DeviceRecord
-	haveRecord bool
+	state     dirsync.State
+	haveState bool
+	// identityErr: the spec's identity disagrees with the snapshot's record (IdentityMismatch);
+	// the record is then not shown as the device's.
+	identityErr error
+	record      directory.DeviceRecord
+	haveRecord  bool
 
 	// active names the unfinished RotationRequests targeting the device.
 	active    []string
@@ -186,6 +189,7 @@ func (r *ManagedDeviceReconciler) reconcileRecord(_ context.Context, s *deviceSc
 	s.record, s.haveRecord = r.Store.Lookup(name, s.device.Spec.Identity)
 	// The spec's identity is namespace input: it must name the object the snapshot holds.
 	if _, err := r.Store.Resolve(name, s.device.Spec.Identity); errors.Is(err, dirsync.ErrIdentityMismatch) {
+		s.identityErr, s.record, s.haveRecord = err, directory.DeviceRecord{}, false
 		return stalled(dirsync.ResolveReason(err), err)
 	}
 	return nil

@@ -17,14 +17,16 @@ import (
 // Condition reasons of ManagedDevice. The PasswordCurrent and RollbackDetected ones come from
 // internal/compliance, which decides those conditions.
 const (
-	ReasonCompliant              = "Compliant"
-	ReasonApplied                = "Applied"
-	ReasonAppliedWithConflicts   = "AppliedWithConflicts"
-	ReasonNoPolicy               = "NoPolicy"
-	ReasonPolicyLookupFailed     = "PolicyLookupFailed"
-	ReasonWaitingForSnapshot     = compliance.ReasonWaitingForSnapshot
-	ReasonDirectoryUnavailable   = compliance.ReasonDirectoryUnavailable
-	ReasonNotInDirectory         = compliance.ReasonNotInDirectory
+	ReasonCompliant            = "Compliant"
+	ReasonApplied              = "Applied"
+	ReasonAppliedWithConflicts = "AppliedWithConflicts"
+	ReasonNoPolicy             = "NoPolicy"
+	ReasonPolicyLookupFailed   = "PolicyLookupFailed"
+	ReasonWaitingForSnapshot   = compliance.ReasonWaitingForSnapshot
+	ReasonDirectoryUnavailable = compliance.ReasonDirectoryUnavailable
+	ReasonNotInDirectory       = compliance.ReasonNotInDirectory
+	// ReasonIdentityMismatch: the spec's identity names another object than the snapshot holds.
+	ReasonIdentityMismatch       = "IdentityMismatch"
 	ReasonDirectoryDataInvalid   = compliance.ReasonDirectoryDataInvalid
 	ReasonNeverBackedUp          = compliance.ReasonNeverBackedUp
 	ReasonNoPasswordStored       = compliance.ReasonNoPasswordStored
@@ -189,7 +191,13 @@ func (s *deviceScope) apply(t string, v compliance.Verdict) {
 }
 
 // setPasswordCurrentCondition gathers the compliance inputs; compliance.PasswordCurrent decides.
+// A spec identity that disagrees with the snapshot says so instead (the record is another
+// object's, or the spec's DN is wrong).
 func setPasswordCurrentCondition(s *deviceScope) {
+	if s.identityErr != nil {
+		s.set(lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonIdentityMismatch, s.identityErr.Error())
+		return
+	}
 	in := compliance.Input{
 		Now: s.now, Directory: s.device.Spec.DirectoryRef.Name, Identity: identityString(s.device.Spec.Identity),
 		DirectoryNotUsable: s.dirErr != nil,

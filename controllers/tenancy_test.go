@@ -168,7 +168,10 @@ func TestWriteTarget_comesFromTheSnapshot(t *testing.T) {
 				t.Fatalf("result %s %q, want Failed with %s", res.State, res.Message, tc.wantReason)
 			}
 			if tc.wantReason == "IdentityMismatch" {
-				mustCond(t, e.device("pc1").Status.Conditions, lapsv1.ConditionStalled, metav1.ConditionTrue, "IdentityMismatch")
+				conds := e.device("pc1").Status.Conditions
+				mustCond(t, conds, lapsv1.ConditionStalled, metav1.ConditionTrue, ReasonIdentityMismatch)
+				mustCond(t, conds, lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonIdentityMismatch)
+				mustCond(t, conds, lapsv1.ConditionReady, metav1.ConditionFalse, ReasonIdentityMismatch)
 			}
 		})
 	}
