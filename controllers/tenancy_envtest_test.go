@@ -118,7 +118,7 @@ func TestRenderedConfigMap_cacheSeesOnlyLabelledOnes(t *testing.T) {
 		if err := k8s.Get(ctx, client.ObjectKeyFromObject(free), &got); err != nil {
 			return err
 		}
-		return condIs(got.Status.Conditions, lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, ReasonPublished)
+		return condIs(got.Status.Conditions, lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, "")
 	})
 	var cm corev1.ConfigMap
 	if err := k8s.Get(ctx, client.ObjectKeyFromObject(foreign), &cm); err != nil || cm.Data["mine"] != "yes" || len(cm.Data) != 1 {
