@@ -40,6 +40,7 @@ func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	g.config.AddFlags(root.PersistentFlags())
 	root.AddCommand(newStatusCommand(g), newExplainCommand(g), newRotateCommand(g), newRenderCommand(stdin, stdout, stderr))
+	root.AddCommand(newEnrollCommand(g))
 	return root
 }
 
