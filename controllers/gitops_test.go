@@ -128,6 +128,18 @@ func gitopsFixtures(t *testing.T) map[string]gitopsCase {
 		e.reconcileDevice("lost")
 		out["ManagedDevice/stalled"] = gitopsCase{e.device("lost").DeepCopy(), status.FailedStatus, "Degraded"}
 	}
+	// ManagedDevice during a rotation an operator asked for: in progress, not degraded, until
+	// the request's deadline.
+	{
+		e := fleet(t, 1, newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), newRequest("rot1", "pc1", nil))
+		if _, err := e.reconcileRequest(e.rotationReconciler(), "rot1"); err != nil {
+			t.Fatal(err)
+		}
+		e.sync()
+		e.clock.Step(time.Second)
+		e.reconcileDevice("pc1")
+		out["ManagedDevice/rotating"] = gitopsCase{e.device("pc1").DeepCopy(), status.InProgressStatus, "Progressing"}
+	}
 	// RotationRequest.
 	{
 		p := newPolicy("win", lapsv1.PolicyRootCSP, 0, map[string]string{"group": "win"})
