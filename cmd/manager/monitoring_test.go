@@ -168,6 +168,7 @@ func TestAlerts_ParseAndNameRegisteredMetrics(t *testing.T) {
 		"FleetlapsRotationFailures":          "fleetlaps_rotations_total",
 		"FleetlapsDirectoryUnreachable":      "fleetlaps_directory_unavailable",
 		"FleetlapsAgentReportsStale":         "fleetlaps_devices_by_condition",
+		"FleetlapsPasswordStorageDrift":      "fleetlaps_devices_by_condition",
 		"FleetlapsDirectorySyncNearInterval": "fleetlaps_directory_sync_interval_seconds",
 	}
 	seen := map[string]bool{}
