@@ -53,14 +53,15 @@ func automationTargets(w *world) (byName, annotated string) {
 func (cp *controlPlane) scheduleAutomation(w *world) {
 	byName, annotated := automationTargets(w)
 	at := func(d time.Duration, what string, f func(ctx context.Context) error) {
+		w.con.plan(what, w.simAt(d), "automation: "+what)
 		w.after(w.clock.Epoch().Add(d).Sub(w.clock.Now()), func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := f(ctx); err != nil {
-				fmt.Printf(">> [sim %s] automation: %s failed: %v\n", w.simNow(), what, err)
+				w.con.happened(what, w.simNow(), fmt.Sprintf("automation: %s failed: %v", what, err))
 				return
 			}
-			fmt.Printf(">> [sim %s] automation: %s\n", w.simNow(), what)
+			w.con.happened(what, w.simNow(), "automation: "+what)
 		})
 	}
 	if byName != "" {
@@ -143,7 +144,7 @@ func (cp *controlPlane) settle(w *world) (*settleResult, error) {
 		}
 		r.View, r.Wait = v, time.Since(start)
 		if (v.Devices == len(w.devices) && v.Ready == v.Devices && v.Current == v.Devices && v.requestsDone()) || time.Since(start) > limit {
-			fmt.Printf(">> settled in %s: %d devices were past expiry when the time ended; the final cycle rotated %d\n",
+			w.con.printf(">> settled in %s: %d devices were past expiry when the time ended; the final cycle rotated %d\n",
 				r.Wait.Round(time.Millisecond), r.ExpiredBeforeFinalCycle, r.FinalCycleRotations)
 			return r, nil
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -329,8 +330,10 @@ func TestInteractiveWithControlPlane(t *testing.T) {
 	}
 	dir := t.TempDir()
 	var host string
+	var out bytes.Buffer
 	o := options{assets: assets, workDir: dir, devices: 5, runFor: 15 * time.Second, speed: 3600, seed: 2,
-		summaryFile: filepath.Join(dir, "summary.json"), channel: channelInProcess, syncInterval: 5 * time.Minute}
+		summaryFile: filepath.Join(dir, "summary.json"), channel: channelInProcess, syncInterval: 5 * time.Minute,
+		out: &out, terminal: true}
 	o.started = func(_ context.Context, cp *controlPlane, _ *world) error {
 		host = cp.cfg.Host
 		return nil
@@ -354,6 +357,17 @@ func TestInteractiveWithControlPlane(t *testing.T) {
 	}
 	if host == "" {
 		t.Fatal("the control plane never started")
+	}
+	// The status view: progress from the cluster, the commands to try (the plugin first), and
+	// nothing but the view (the manager logs elsewhere).
+	view := out.String()
+	for _, want := range []string{"| ready ", "Try in another shell", "kubectl laps status -n " + demoNamespace, "automation: RotationRequest"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("status view lacks %q:\n%s", want, view)
+		}
+	}
+	if strings.Contains(view, `"level"`) || strings.Contains(view, `"msg"`) {
+		t.Errorf("log lines in the status view:\n%s", view)
 	}
 	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimPrefix(host, "https://"), "http://"), time.Second); err == nil {
 		_ = conn.Close()

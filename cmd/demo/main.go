@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -26,6 +27,7 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -56,7 +58,22 @@ func main() {
 		bSpeed    = flag.Float64("bench-speed", 720, "Benchmark: simulated seconds per real second.")
 	)
 	flag.Parse()
-	ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	// An interactive run keeps the terminal for its status view: the manager's JSON logs go to
+	// a file under --dir. Headless runs and benchmarks log to stderr as before.
+	interactive := *simulate == 0 && *bench == "" && *benchOne == 0
+	logFile := ""
+	if interactive {
+		path, logger, err := openLog(*workDir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "demo:", err)
+			os.Exit(1)
+		}
+		logFile = path
+		ctrl.SetLogger(logger)
+		klog.SetLogger(logger)
+	} else {
+		ctrl.SetLogger(zap.New(zap.UseDevMode(false)))
+	}
 	if !*fleetOnly && *benchOne == 0 {
 		resolved, err := resolveAssets(*assets)
 		if err != nil {
@@ -67,7 +84,8 @@ func main() {
 	}
 	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
 		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval,
-		benchWindow: *bWindow, benchSpeed: *bSpeed}
+		benchWindow: *bWindow, benchSpeed: *bSpeed, logFile: logFile,
+		terminal: interactive && isTerminal(os.Stdin) && isTerminal(os.Stdout)}
 	var err error
 	switch {
 	case *benchOne > 0:
@@ -94,6 +112,12 @@ type options struct {
 	syncInterval                time.Duration
 	benchWindow                 time.Duration
 	benchSpeed                  float64
+	// out receives the demo's own output (default os.Stdout). logFile is where the manager's
+	// logs go, shown in the status view. terminal: stdin and stdout are a terminal, so the
+	// status view redraws in place and q or Ctrl-C stop the demo.
+	out      io.Writer
+	logFile  string
+	terminal bool
 	// inspect, when set, runs after a headless run settled and before everything stops (the
 	// end-to-end test reads the cluster and the directory there). started runs once the
 	// control plane is up, before the clock starts.
@@ -110,6 +134,21 @@ func run(o options) error {
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	if o.out == nil {
+		o.out = os.Stdout
+	}
+	con := newConsole(o.out, o.simulate == 0 && o.terminal)
+	if con.live {
+		defer con.finish()
+		var restore func()
+		var ok bool
+		if ctx, restore, ok = watchQuitKeys(ctx, os.Stdin); ok {
+			defer restore()
+			// Give the terminal back as soon as the run ends, before the clean-up, so a second
+			// Ctrl-C interrupts as usual.
+			go func() { <-ctx.Done(); restore() }()
+		}
+	}
 	if o.runFor > 0 {
 		ctx, cancel = context.WithTimeout(ctx, o.runFor)
 		defer cancel()
@@ -119,22 +158,31 @@ func run(o options) error {
 	// is up.
 	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), o.speed)
 
-	fmt.Printf(">> starting the embedded directory and %d simulated devices (speed x%g, seed %d)\n", o.devices, o.speed, o.seed)
+	con.printf(">> starting the embedded directory and %d simulated devices (speed x%g, seed %d)\n", o.devices, o.speed, o.seed)
 	if o.channel == "" {
 		o.channel = channelInProcess
 	}
-	w, err := startWorld(ctx, o.devices, o.seed, clk, o.workDir, o.channel)
-	if err != nil {
+	// stoppedEarly: Ctrl-C or q during start-up is a normal way to leave an interactive run.
+	stoppedEarly := func(err error) error {
+		if o.simulate == 0 && ctx.Err() != nil {
+			con.printf(">> stopped during start-up\n")
+			return nil
+		}
 		return err
 	}
+	w, err := startWorld(ctx, o.devices, o.seed, clk, o.workDir, o.channel)
+	if err != nil {
+		return stoppedEarly(err)
+	}
 	defer w.close()
-	fmt.Printf(">> directory: %s (StartTLS) and %s, domain %s; connection for the manager: %s\n",
+	w.con = con
+	con.printf(">> directory: %s (StartTLS) and %s, domain %s; connection for the manager: %s\n",
 		w.dir.URL(), w.dir.LDAPSURL(), w.dir.Store().DomainDN(), w.connFile)
 
 	var cp *controlPlane
 	if o.assets != "" {
 		if cp, err = startControlPlane(ctx, o, w); err != nil {
-			return err
+			return stoppedEarly(err)
 		}
 		defer cp.stop()
 		w.onIncident = func(device string) { cp.agents.reportDevice(ctx, device) }
@@ -144,7 +192,10 @@ func run(o options) error {
 			}
 		}
 	} else {
-		fmt.Println(">> no --assets: running the directory and the fleet only (no kube-apiserver, no manager)")
+		con.printf(">> no --assets: running the directory and the fleet only (no kube-apiserver, no manager)\n")
+		if o.simulate == 0 {
+			con.setView(fmt.Sprintf("fleetlaps demo: directory and %d simulated devices (no control plane)", o.devices), nil, quitHint(o))
+		}
 	}
 
 	clk.Start()
@@ -191,15 +242,21 @@ func run(o options) error {
 		}
 		return finish(true)
 	}
-	tick := time.NewTicker(2 * time.Second)
+	// The live view redraws every second; plain output prints a progress line every 10 s.
+	every := 10 * time.Second
+	if con.live {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			fmt.Println()
+			con.finish()
+			con.printf(">> stopping: cleaning up\n")
 			return finish(false)
 		case <-tick.C:
-			fmt.Printf("\r%s", progressLine(ctx, w, cp))
+			con.update(progressLine(ctx, w, cp))
 		}
 	}
 }
@@ -217,7 +274,7 @@ func progressLine(ctx context.Context, w *world, cp *controlPlane) string {
 // waitSimulated waits until o.simulate has passed on the simulated clock, printing progress.
 func waitSimulated(ctx context.Context, o options, w *world, cp *controlPlane) error {
 	end := w.clock.Epoch().Add(o.simulate)
-	fmt.Printf(">> headless: simulating %s (about %s real)\n", o.simulate, w.clock.Real(o.simulate).Round(time.Second))
+	w.con.printf(">> headless: simulating %s (about %s real)\n", o.simulate, w.clock.Real(o.simulate).Round(time.Second))
 	every := max(o.simulate/10, time.Hour)
 	next := w.clock.Epoch().Add(every)
 	for w.clock.Now().Before(end) {
@@ -227,7 +284,7 @@ func waitSimulated(ctx context.Context, o options, w *world, cp *controlPlane) e
 		case <-time.After(min(w.clock.Real(end.Sub(w.clock.Now())), 100*time.Millisecond) + time.Millisecond):
 		}
 		if !w.clock.Now().Before(next) {
-			fmt.Println(">>", progressLine(ctx, w, cp))
+			w.con.update(progressLine(ctx, w, cp))
 			next = next.Add(every)
 		}
 	}
@@ -254,16 +311,22 @@ func writeSummary(w *world, cp *controlPlane, settled *settleResult, o options, 
 		if err := os.WriteFile(o.summaryFile, append(data, '\n'), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf(">> summary written to %s\n", o.summaryFile)
+		w.con.printf(">> summary written to %s\n", o.summaryFile)
 	}
 	ready := "-"
 	if s.Ready != nil {
 		ready = fmt.Sprint(*s.Ready)
 	}
-	fmt.Printf(">> %d devices, %s ready, %d current, rotations per device %d..%d, %d LDAP round trips, %.0fs wall for %.0fh simulated\n",
+	w.con.printf(">> %d devices, %s ready, %d current, rotations per device %d..%d, %d LDAP round trips, %.0fs wall for %.0fh simulated\n",
 		s.Devices, ready, s.PasswordCurrent, s.RotationsPerDevice.Min, s.RotationsPerDevice.Max, s.LDAPRoundTrips, s.WallSeconds, s.SimulatedSeconds/3600)
+	// An interactive run stops wherever you stop it: what had not converged yet is progress,
+	// not a problem.
+	label := "problem"
+	if o.simulate == 0 {
+		label = "in progress when stopped"
+	}
 	for _, p := range s.Problems {
-		fmt.Println(">> problem:", p)
+		w.con.printf(">> %s: %s\n", label, p)
 	}
 	if o.simulate > 0 && !s.Converged {
 		return errNotConverged
@@ -280,6 +343,7 @@ type controlPlane struct {
 	kubeconfig string
 	mgr        *manager
 	agents     *agentReporter
+	con        *console
 	cancelMgr  context.CancelFunc
 	// requests are the RotationRequests the demo's automation created (annotation requests
 	// are created by the manager and found by listing).
@@ -290,7 +354,7 @@ type controlPlane struct {
 // startControlPlane starts kube-apiserver + etcd, installs the CRDs, applies the samples and
 // the demo's policies, starts the manager and waits until discovery created every device.
 func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane, error) {
-	fmt.Println(">> starting kube-apiserver and etcd")
+	w.con.printf(">> starting kube-apiserver and etcd\n")
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
@@ -300,7 +364,7 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	cp := &controlPlane{env: env, cfg: cfg, cancelMgr: func() {}}
+	cp := &controlPlane{env: env, cfg: cfg, cancelMgr: func() {}, con: w.con}
 	fail := func(err error) (*controlPlane, error) {
 		cp.stop()
 		return nil, err
@@ -319,12 +383,12 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Printf(">> applied %d sample objects from %s\n", applied, o.samplesDir)
+		w.con.printf(">> applied %d sample objects from %s\n", applied, o.samplesDir)
 	}
 	if err := applyDemoObjects(ctx, cp.client); err != nil {
 		return fail(err)
 	}
-	fmt.Printf(">> created one LapsPolicy per tier in namespace %s\n", demoNamespace)
+	w.con.printf(">> created one LapsPolicy per tier in namespace %s\n", demoNamespace)
 	mctx, cancel := context.WithCancel(ctx)
 	cp.cancelMgr = cancel
 	interval := o.syncInterval
@@ -334,26 +398,14 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if cp.mgr, err = startManager(mctx, cfg, scheme, w.clock, w.connFile, interval); err != nil {
 		return fail(fmt.Errorf("starting the manager: %w", err))
 	}
-	fmt.Printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, len(w.devices))
+	w.con.printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, len(w.devices))
 	if err := waitDiscovered(ctx, cp.mgr.reader, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
 		return fail(err)
 	}
 	cp.agents = newAgentReporter(cp.client, w)
 
 	if o.simulate == 0 {
-		fmt.Printf(`
-fleetlaps demo is running. In another shell:
-
-  export KUBECONFIG=%s PATH=%s:$PATH
-  kubectl get lapspolicies,manageddevices,rotationrequests -n %s
-  kubectl get manageddevices -n %s -L laps.fleetlaps.io/ou -w
-  kubectl annotate manageddevice -n %s ws-0003 %s="$(date -u +%%FT%%TZ)"
-  kubectl create -n %s -f - <<<'{"apiVersion":"laps.fleetlaps.io/v1","kind":"RotationRequest","metadata":{"generateName":"rotate-"},"spec":{"deviceSelector":{"matchLabels":{"laps.fleetlaps.io/ou":"Executives"}},"reason":"try it"}}'
-  kubectl get lapspolicy -n %s frontline -o yaml
-  kubectl laps render -f config/samples/laps_v1_lapspolicy.yaml   (make build puts kubectl-laps in bin/)
-
-Ctrl-C stops everything.
-`, cp.kubeconfig, o.assets, demoNamespace, demoNamespace, demoNamespace, lapsv1.AnnotationRotateRequestedAt, demoNamespace, demoNamespace)
+		showTryView(w.con, o, cp.kubeconfig)
 	}
 	return cp, nil
 }
@@ -366,7 +418,7 @@ func (cp *controlPlane) stop() {
 		case <-time.After(30 * time.Second):
 		}
 	}
-	fmt.Println(">> stopping the control plane")
+	cp.con.printf(">> stopping the control plane\n")
 	_ = cp.env.Stop()
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -58,13 +59,25 @@ func testHeadless(t *testing.T, channel string) {
 	}
 }
 
-// TestInteractiveStopsCleanly runs the interactive mode (no --simulate) until --run-for ends it:
-// it prints progress and still writes the summary.
+// TestInteractiveStopsCleanly runs the interactive mode (no --simulate) on a terminal until
+// --run-for ends it: the status view redraws in place with the scripted incidents, and the run
+// still cleans up and writes the summary.
 func TestInteractiveStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "summary.json")
-	if err := run(options{workDir: dir, devices: 10, runFor: 2500 * time.Millisecond, speed: 3600, seed: 1, summaryFile: file}); err != nil {
+	var out bytes.Buffer
+	if err := run(options{workDir: dir, devices: 10, runFor: 2500 * time.Millisecond, speed: 3600, seed: 1, summaryFile: file,
+		out: &out, terminal: true, logFile: filepath.Join(dir, "manager.log")}); err != nil {
 		t.Fatal(err)
+	}
+	view := out.String()
+	for _, want := range []string{"\x1b[H\x1b[2J", "Scripted incidents", "restore an old OS image on WS-0001", "Manager logs: " + dir, ">> stopping: cleaning up", ">> summary written to"} {
+		if !strings.Contains(view, want) {
+			t.Errorf("output lacks %q:\n%s", want, view)
+		}
+	}
+	if n := strings.Count(view, "\x1b[2J"); n != 1 {
+		t.Errorf("the screen was cleared %d times; the view must redraw in place", n)
 	}
 	var s summary
 	data, err := os.ReadFile(file)

@@ -74,6 +74,8 @@ type world struct {
 	closers  []func()
 	// onIncident runs after a scripted incident changed a device (the agent reports at once).
 	onIncident func(device string)
+	// con shows progress and incidents.
+	con *console
 
 	timersMu sync.Mutex
 	timers   []clock.Timer
@@ -143,7 +145,7 @@ func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scale
 	default:
 		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
 	}
-	w := &world{clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: blobSize}, devDir,
+	w := &world{con: newConsole(os.Stdout, false), clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: blobSize}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
 	w.closers = closers
 	tiers := demoTiers()
@@ -245,6 +247,7 @@ func (w *world) injectFaults() {
 		w.after(w.clock.Epoch().Add(time.Duration(h)*time.Hour).Sub(w.clock.Now()), f)
 	}
 	if len(ws) > 0 {
+		w.con.plan("rollback", w.simAt(30*time.Hour), "restore an old OS image on "+ws[0]+" (rollback; the controller detects it)")
 		at(30, func() {
 			// Restore the image just after the device's cycle, so the rollback stays visible
 			// for most of an hour (until its next cycle rotates) rather than a random part of it.
@@ -254,7 +257,7 @@ func (w *world) injectFaults() {
 			}
 			w.after(wait, func() {
 				if err := w.fleet.RestoreImage(ws[0], 1); err == nil {
-					fmt.Printf(">> [sim %s] restored an old OS image on %s (rollback)\n", w.simNow(), ws[0])
+					w.con.happened("rollback", w.simNow(), fmt.Sprintf("restored an old OS image on %s (rollback)", ws[0]))
 					if w.onIncident != nil {
 						w.onIncident(ws[0])
 					}
@@ -263,12 +266,14 @@ func (w *world) injectFaults() {
 		})
 	}
 	if len(ws) > 1 {
+		w.con.plan("conflict", w.simAt(40*time.Hour), "make the local password policy on "+ws[1]+" conflict with LAPS (event 10027)")
+		w.con.plan("conflict-lifted", "3h after its expiry", "lift the local password policy conflict on "+ws[1])
 		at(40, func() {
 			_ = w.fleet.SetLocalPolicyConflict(ws[1], true)
 			if w.onIncident != nil {
 				w.onIncident(ws[1])
 			}
-			fmt.Printf(">> [sim %s] local password policy on %s now conflicts with LAPS (10027 at its next rotation)\n", w.simNow(), ws[1])
+			w.con.happened("conflict", w.simNow(), fmt.Sprintf("local password policy on %s now conflicts with LAPS (10027 at its next rotation)", ws[1]))
 			// Lift the conflict three hours after the password expires, so at least one rotation fails.
 			lift := 3 * time.Hour
 			if r, err := w.fleet.Report(ws[1]); err == nil && r.LocalExpirationTime.After(w.clock.Now()) {
@@ -276,13 +281,18 @@ func (w *world) injectFaults() {
 			}
 			w.after(lift, func() {
 				_ = w.fleet.SetLocalPolicyConflict(ws[1], false)
-				fmt.Printf(">> [sim %s] local password policy conflict on %s resolved\n", w.simNow(), ws[1])
+				w.con.happened("conflict-lifted", w.simNow(), fmt.Sprintf("local password policy conflict on %s resolved", ws[1]))
 			})
 		})
 	}
 }
 
 func (w *world) simNow() string { return w.clock.Now().UTC().Format("2006-01-02T15:04Z") }
+
+// simAt is the simulated time d after the start, as simNow prints it.
+func (w *world) simAt(d time.Duration) string {
+	return w.clock.Epoch().Add(d).UTC().Format("2006-01-02T15:04Z") + fmt.Sprintf(" (+%dh)", int(d.Hours()))
+}
 
 // currentGrace is how long an expired password still counts as current: a device rotates at
 // its next hourly cycle (plus jitter) after expiry.
