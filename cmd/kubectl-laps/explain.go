@@ -70,6 +70,7 @@ type Explanation struct {
 	// last wrote into the device's status (they differ until it reconciles a change).
 	Winner       string `json:"winner,omitempty"`
 	StatusPolicy string `json:"statusPolicy,omitempty"`
+	// AppliedHash is the hash the device's status records for its effective policy.
 	// Ignored lists settings of the winner that Windows will not act on: by the winner's root and
 	// backup directory, and by the device's reported OS build.
 	Ignored      []string                 `json:"ignoredSettings,omitempty"`
@@ -248,10 +249,8 @@ func printExplanation(w io.Writer, e *Explanation) error {
 		for _, s := range e.Ignored {
 			fmt.Fprintf(&b, "  %s\n", s)
 		}
-		fmt.Fprintf(&b, "\nRendered hash: %s\n", orNone(e.RenderedHash))
-		if e.AppliedHash != "" && e.AppliedHash != e.RenderedHash {
-			fmt.Fprintf(&b, "The device's status records hash %s: the policy changed since.\n", e.AppliedHash)
-		}
+		fmt.Fprintf(&b, "\nRendered hash: %s (LapsPolicy status.renderedHash)\n", orNone(e.RenderedHash))
+		fmt.Fprintf(&b, "Device's policy hash: %s (ManagedDevice status.effectivePolicy.hash)\n", orNone(e.AppliedHash))
 		b.WriteString("Published:\n")
 		if len(e.Published) == 0 {
 			b.WriteString("  <nowhere yet>\n")
