@@ -77,6 +77,15 @@ build: ## Build the manager, the kubectl plugin and the Windows agent into bin/.
 	@if [ -d cmd/kubectl-laps ]; then CGO_ENABLED=0 go build -trimpath -o bin/kubectl-laps ./cmd/kubectl-laps; fi
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -trimpath -o bin/fleetlaps-agent.exe ./cmd/fleetlaps-agent
 
+.PHONY: image
+image: ## Build the manager image without a registry (buildah, FROM scratch) as localhost/fleetlaps/manager:dev.
+	hack/image/build.sh
+
+.PHONY: image-test
+image-test: ## Build the image, run it with podman against envtest, check non-root and health (also part of `make test`).
+	@assets=$$(hack/envtest-assets.sh | tail -1); \
+	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) -v ./test/image/
+
 .PHONY: demo
 demo: ## Run the whole system locally (see README).
 	@hack/install-packages.sh hack/demo-packages.txt
