@@ -86,6 +86,11 @@ image-test: ## Build the image, run it with podman against envtest, check non-ro
 	@assets=$$(hack/envtest-assets.sh | tail -1); \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) -v ./test/image/
 
+.PHONY: chart-test
+chart-test: ## Render the Helm chart (default and non-default values), lint it, dry-run it on envtest, compare with config/default (also part of `make test`).
+	@assets=$$(hack/envtest-assets.sh | tail -1); \
+	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) -v ./charts/
+
 .PHONY: demo
 demo: ## Run the whole system locally (see README).
 	@hack/install-packages.sh hack/demo-packages.txt
