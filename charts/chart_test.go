@@ -37,6 +37,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
@@ -58,6 +59,12 @@ func TestMain(m *testing.M) {
 
 // render renders the chart as `helm install NAME --namespace NS --values` would.
 func render(name, namespace string, values map[string]any) ([]*unstructured.Unstructured, error) {
+	return renderAgainst(nil, name, namespace, values)
+}
+
+// renderAgainst renders with the chart's lookup function reading the cluster of cfg (nil: no
+// cluster, as `helm template`).
+func renderAgainst(cfg *rest.Config, name, namespace string, values map[string]any) ([]*unstructured.Unstructured, error) {
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart: %w", err)
@@ -66,7 +73,12 @@ func render(name, namespace string, values map[string]any) ([]*unstructured.Unst
 	if err != nil {
 		return nil, err
 	}
-	files, err := engine.Render(chrt, vals)
+	var files map[string]string
+	if cfg != nil {
+		files, err = engine.RenderWithClient(chrt, vals, cfg)
+	} else {
+		files, err = engine.Render(chrt, vals)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -495,6 +507,48 @@ func TestChart_ApiserverAcceptsEveryObject(t *testing.T) {
 			t.Logf("%d objects accepted by a server-side dry run", tried)
 		})
 	}
+
+	// An upgrade keeps the self-signed certificates a previous release created, so the CA in the
+	// webhook configuration goes on matching the serving certificate the pods mounted.
+	t.Run("self-signed certificates survive an upgrade", func(t *testing.T) {
+		first, err := renderAgainst(cfg, "corp", "laps", nonDefault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored := map[string]map[string]any{}
+		for _, o := range first {
+			if o.GetKind() == "Secret" {
+				if err := c.Create(ctx, o.DeepCopy()); err != nil {
+					t.Fatal(err)
+				}
+				stored[o.GetName()], _, _ = unstructured.NestedMap(o.Object, "data")
+			}
+		}
+		if len(stored) != 2 {
+			t.Fatalf("self-signed mode rendered Secrets %v, want webhook-server-cert and report-tls", stored)
+		}
+		again, err := renderAgainst(cfg, "corp", "laps", nonDefault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range again {
+			switch o.GetKind() {
+			case "Secret":
+				data, _, _ := unstructured.NestedMap(o.Object, "data")
+				if !equality.Semantic.DeepEqual(data, stored[o.GetName()]) {
+					t.Errorf("the upgrade replaced the certificate in Secret %s", o.GetName())
+				}
+			case "MutatingWebhookConfiguration":
+				webhooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+				for _, w := range webhooks {
+					bundle, _, _ := unstructured.NestedString(w.(map[string]any), "clientConfig", "caBundle")
+					if bundle != stored["webhook-server-cert"]["ca.crt"] {
+						t.Error("the upgraded webhook configuration trusts another CA than the stored certificate's")
+					}
+				}
+			}
+		}
+	})
 }
 
 // The chart must not carry copies of what `make manifests` generates into config/: the CRDs,
