@@ -129,12 +129,12 @@ func byKey(objs []*unstructured.Unstructured) map[string]*unstructured.Unstructu
 	return m
 }
 
-// kustomizeDefault builds config/default as `kubectl apply -k config/default` would.
-func kustomizeDefault(t *testing.T) []*unstructured.Unstructured {
+// kustomizeBuild builds a config/ directory as `kubectl apply -k config/DIR` would.
+func kustomizeBuild(t *testing.T, dir string) []*unstructured.Unstructured {
 	t.Helper()
-	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../config/default")
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), "../config/"+dir)
 	if err != nil {
-		t.Fatalf("kustomize build config/default: %v", err)
+		t.Fatalf("kustomize build config/%s: %v", dir, err)
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range m.Resources() {
@@ -194,15 +194,33 @@ func withoutChartOnly(u *unstructured.Unstructured) map[string]any {
 }
 
 func TestChart_DefaultsInstallWhatKustomizeInstalls(t *testing.T) {
-	chart := byKey(mustRender(t, "fleetlaps", "fleetlaps-system", nil))
-	kust := byKey(kustomizeDefault(t))
+	compareWithKustomize(t, nil, "default")
+}
+
+// With the optional parts on, the chart adds what the optional kustomize trees install.
+func TestChart_OptionalPartsInstallWhatTheirKustomizeTreesInstall(t *testing.T) {
+	compareWithKustomize(t, map[string]any{
+		"serviceMonitor":   map[string]any{"enabled": true},
+		"prometheusRule":   map[string]any{"enabled": true},
+		"kubeStateMetrics": map[string]any{"enabled": true},
+	}, "default", "prometheus", "kube-state-metrics")
+}
+
+func compareWithKustomize(t *testing.T, values map[string]any, dirs ...string) {
+	t.Helper()
+	chart := byKey(mustRender(t, "fleetlaps", "fleetlaps-system", values))
+	var built []*unstructured.Unstructured
+	for _, d := range dirs {
+		built = append(built, kustomizeBuild(t, d)...)
+	}
+	kust := byKey(built)
 	for k, want := range kust {
 		if want.GetKind() == "Namespace" {
 			continue // Helm installs into an existing namespace (or --create-namespace).
 		}
 		got, ok := chart[k]
 		if !ok {
-			t.Errorf("kustomize installs %s; the chart does not", k)
+			t.Errorf("kustomize (%v) installs %s; the chart does not", dirs, k)
 			continue
 		}
 		if g, w := withoutChartOnly(got), withoutChartOnly(want); !equality.Semantic.DeepEqual(g, w) {
@@ -213,7 +231,7 @@ func TestChart_DefaultsInstallWhatKustomizeInstalls(t *testing.T) {
 	}
 	for k := range chart {
 		if _, ok := kust[k]; !ok {
-			t.Errorf("the chart installs %s by default; kustomize does not", k)
+			t.Errorf("the chart installs %s; kustomize (%v) does not", k, dirs)
 		}
 	}
 	for _, k := range []string{"CustomResourceDefinition /manageddevices.laps.fleetlaps.io", "Deployment fleetlaps-system/fleetlaps-controller-manager"} {
