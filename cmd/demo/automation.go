@@ -170,7 +170,8 @@ func (cp *controlPlane) summarize(ctx context.Context, s *summary, settled *sett
 	slices.Sort(s.RequestPhases)
 	writes := cp.mgr.writes.Load()
 	s.APIServerWrites = &writes
-	s.AgentWrites = cp.agents.writes.Load()
+	direct, apiWrites, counts := cp.directStatusWrites.Load(), cp.mgr.report.Server.Stats().StatusWrites, cp.agents.counts()
+	s.AgentWrites, s.ReportAPIStatusWrites, s.AgentReports = &direct, &apiWrites, &counts
 	// Rotations per device: the password versions (msLAPS-CurrentPasswordVersion) each
 	// device's status showed during the run; the first backup is the first rotation.
 	seen := cp.mgr.rotationsSeen()
@@ -208,6 +209,7 @@ func (cp *controlPlane) summarize(ctx context.Context, s *summary, settled *sett
 		}
 	}
 	cp.mu.Unlock()
+	s.Problems = append(s.Problems, cp.agents.problems(ctx, cp.client, counts)...)
 	s.Converged = len(s.Problems) == 0
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -12,12 +11,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
@@ -33,7 +30,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
-	"github.com/fleetlaps/fleetlaps/internal/fleetsim"
+	"github.com/fleetlaps/fleetlaps/internal/report"
 	"github.com/fleetlaps/fleetlaps/internal/simclock"
 )
 
@@ -69,6 +66,11 @@ type manager struct {
 	// PasswordCurrent=False/RotationFailing at some point.
 	rollbackSeen map[string]bool
 	failingSeen  map[string]string
+
+	// report is the agents' report API (HTTPS on a loopback port, self-signed certificate
+	// reportCA).
+	report   *report.Listener
+	reportCA []byte
 }
 
 func openDirectories(connFile string, clk *simclock.Scaled) (*directoryconfig.Set, error) {
@@ -131,6 +133,9 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 		RequeueScale: clk.Real,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := m.setupReportAPI(ctx, mgr, clk); err != nil {
 		return nil, err
 	}
 	m.mgr, m.comps, m.reader = mgr, comps, mgr.GetCache()
@@ -271,10 +276,13 @@ func tierPolicy(t tier) *lapsv1.LapsPolicy {
 	return &lapsv1.LapsPolicy{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: demoNamespace}, Spec: spec}
 }
 
-// applyDemoObjects creates the demo namespace and one LapsPolicy per tier.
+// applyDemoObjects creates the demo namespace, the manager's (for the agents' token hashes)
+// and one LapsPolicy per tier.
 func applyDemoObjects(ctx context.Context, c client.Client) error {
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: demoNamespace}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
+	for _, ns := range []string{demoNamespace, reportNamespace} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
 	}
 	for _, t := range demoTiers() {
 		if err := c.Create(ctx, tierPolicy(t)); err != nil {
@@ -368,120 +376,26 @@ func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stdout, format+"\n", args...)
 }
 
-// agentReporter plays the endpoint agents: it writes each device's fleetsim report into
-// ManagedDevice status.agent through the status subresource, coarsely: when what it reports
-// changed, or once per heartbeat.
-type agentReporter struct {
-	c      client.Client
-	fleet  *fleetsim.Fleet
-	clock  *simclock.Scaled
-	names  map[string]string // computer name -> ManagedDevice name
-	mu     sync.Mutex
-	sent   map[string]lapsv1.AgentStatus
-	writes atomic.Int64
-}
-
-func newAgentReporter(c client.Client, w *world) *agentReporter {
-	a := &agentReporter{c: c, fleet: w.fleet, clock: w.clock, names: map[string]string{}, sent: map[string]lapsv1.AgentStatus{}}
-	for _, d := range w.devices {
-		a.names[d.Name] = deviceObjectName(d.Name)
-	}
-	return a
-}
-
 // deviceObjectName is the ManagedDevice name discovery gives a computer.
 func deviceObjectName(computer string) string {
 	return dirsync.DiscoveredDevice("", directory.TypeActiveDirectory, &directoryconfig.Discovery{}, directory.DeviceRecord{Name: computer}).Name
 }
 
-// agentEvents are the events the agent forwards (failures, rollback, the last success).
-var agentEvents = map[int]bool{fleetsim.EventCycleFailed: true, fleetsim.EventADQueryFailed: true, fleetsim.EventPasswordNeedsUpdate: true,
-	fleetsim.EventADUpdateFailed: true, fleetsim.EventComplexityUnachievable: true, fleetsim.EventEntraUpdateFailed: true,
-	fleetsim.EventPostAuthResetFailed: true, fleetsim.EventStoredInAD: true}
-
-func agentStatus(r fleetsim.Report, now time.Time) lapsv1.AgentStatus {
-	s := lapsv1.AgentStatus{
-		LastReportTime: ptr.To(metav1.NewTime(now.UTC().Truncate(time.Second))), OSBuild: r.OSBuild,
-		ActivePolicyRoot: lapsv1.PolicyRoot(r.ActivePolicyRoot), LocalPasswordVersion: r.LocalPasswordVersion, BootMode: string(r.BootMode),
-	}
-	if !r.LocalExpirationTime.IsZero() {
-		s.LocalExpirationTime = ptr.To(metav1.NewTime(r.LocalExpirationTime.UTC().Truncate(time.Second)))
-	}
-	for i := len(r.RecentEvents) - 1; i >= 0 && len(s.RecentEvents) < 10; i-- {
-		e := r.RecentEvents[i]
-		if !agentEvents[e.ID] {
-			continue
-		}
-		msg := e.Message
-		if len(msg) > 200 {
-			msg = msg[:200]
-		}
-		s.RecentEvents = append(s.RecentEvents, lapsv1.AgentEvent{ID: int32(e.ID), Time: metav1.NewTime(e.Time.UTC().Truncate(time.Second)), Message: msg})
-	}
-	return s
-}
-
-// changed says whether a report differs from the last one sent in more than its time.
-func changed(a, b lapsv1.AgentStatus) bool {
-	a.LastReportTime, b.LastReportTime = nil, nil
-	if len(a.RecentEvents) > 0 && len(b.RecentEvents) > 0 {
-		// Only a new newest event counts; older ones age out of the window.
-		a.RecentEvents, b.RecentEvents = a.RecentEvents[:1], b.RecentEvents[:1]
-	}
-	return !apiequality.Semantic.DeepEqual(a, b)
-}
-
-// reportAll sends every device's report that changed or whose heartbeat is due (all when force).
-func (a *agentReporter) reportAll(ctx context.Context, force bool) {
-	now := a.clock.Now()
-	for _, r := range a.fleet.Reports() {
-		if ctx.Err() != nil {
-			return
-		}
-		a.report(ctx, r, now, force)
-	}
-}
-
-// reportDevice sends one device's report at once (the agent reports after a reboot).
-func (a *agentReporter) reportDevice(ctx context.Context, computer string) {
-	if r, err := a.fleet.Report(computer); err == nil {
-		a.report(ctx, r, a.clock.Now(), true)
-	}
-}
-
-func (a *agentReporter) report(ctx context.Context, r fleetsim.Report, now time.Time, force bool) {
-	st := agentStatus(r, now)
-	name := a.names[r.Device]
-	a.mu.Lock()
-	prev, ok := a.sent[name]
-	a.mu.Unlock()
-	if !force && ok && !changed(prev, st) && prev.LastReportTime != nil && now.Sub(prev.LastReportTime.Time) < agentHeartbeat {
-		return
-	}
-	data, err := json.Marshal(map[string]any{"status": map[string]any{"agent": st}})
+// setupReportAPI adds the report API to the manager with a fresh self-signed certificate. It
+// runs on the simulated clock like everything else, so its heartbeat interval and rate limit are
+// simulated time; the clock-skew bound allows for a few real seconds of latency at the demo's
+// speed.
+func (m *manager) setupReportAPI(ctx context.Context, mgr ctrl.Manager, clk *simclock.Scaled) error {
+	dir, err := os.MkdirTemp("", "fleetlaps-demo-report-")
 	if err != nil {
-		return
+		return err
 	}
-	d := &lapsv1.ManagedDevice{ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: name}}
-	if err := a.c.Status().Patch(ctx, d, client.RawPatch(types.MergePatchType, data)); err != nil {
-		return // not discovered yet, or shutting down: the next tick retries
+	go func() { <-ctx.Done(); _ = os.RemoveAll(dir) }()
+	if m.reportCA, err = report.WriteSelfSigned(dir, []string{"127.0.0.1"}, time.Now()); err != nil {
+		return err
 	}
-	a.writes.Add(1)
-	a.mu.Lock()
-	a.sent[name] = st
-	a.mu.Unlock()
-}
-
-// run reports every `every` of simulated time until ctx ends.
-func (a *agentReporter) run(ctx context.Context, every time.Duration) {
-	t := a.clock.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C():
-			a.reportAll(ctx, false)
-		}
-	}
+	skew := max(report.DefaultMaxSkew, time.Duration(clk.Speed()*float64(5*time.Second)))
+	m.report, err = report.Setup(mgr, report.Options{Addr: "127.0.0.1:0", CertDir: dir, ManagerNamespace: reportNamespace,
+		Clock: clk, Heartbeat: agentHeartbeat, MaxSkew: skew})
+	return err
 }

@@ -143,6 +143,20 @@ func TestEndToEnd(t *testing.T) {
 	if !inspected {
 		t.Fatal("the run ended without the inspection")
 	}
+	// Every device's agent reported over HTTPS through the report API with its own token; no
+	// report was refused and nothing wrote status.agent directly.
+	data, err := os.ReadFile(o.summaryFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.AgentReports == nil || s.AgentReports.Accepted < int64(s.Devices) || s.AgentReports.Rejected != 0 ||
+		s.AgentWrites == nil || *s.AgentWrites != 0 || s.ReportAPIStatusWrites == nil || *s.ReportAPIStatusWrites == 0 {
+		t.Errorf("agent reports in the summary: %+v, direct status writes %v, report API writes %v", s.AgentReports, s.AgentWrites, s.ReportAPIStatusWrites)
+	}
 }
 
 func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen *watcher, logs *logcapture.Buffer, out *os.File) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -342,9 +343,12 @@ type controlPlane struct {
 	client     client.Client
 	kubeconfig string
 	mgr        *manager
-	agents     *agentReporter
 	con        *console
-	cancelMgr  context.CancelFunc
+	agents     *agentFleet
+	// directStatusWrites counts ManagedDevice status writes through the demo's own client:
+	// none, since the agents report through the report API.
+	directStatusWrites atomic.Int64
+	cancelMgr          context.CancelFunc
 	// requests are the RotationRequests the demo's automation created (annotation requests
 	// are created by the manager and found by listing).
 	mu       sync.Mutex
@@ -375,9 +379,11 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(lapsv1.AddToScheme(scheme))
-	if cp.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
 		return fail(err)
 	}
+	cp.client = countStatusWrites(admin, &cp.directStatusWrites)
 	if o.samplesDir != "" {
 		applied, err := applySamples(ctx, cp.client, o.samplesDir)
 		if err != nil {
@@ -402,7 +408,9 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if err := waitDiscovered(ctx, cp.mgr.reader, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
 		return fail(err)
 	}
-	cp.agents = newAgentReporter(cp.client, w)
+	if cp.agents, err = startAgents(ctx, cp.client, cp.mgr, w); err != nil {
+		return fail(err)
+	}
 
 	if o.simulate == 0 {
 		showTryView(w.con, o, cp.kubeconfig)

@@ -392,14 +392,19 @@ type summary struct {
 	// Set with a control plane: the directory view's current count (passwordCurrent is then
 	// the cluster's), the phase of every RotationRequest, the agents' status writes (not the
 	// manager's), and the closing step of a headless run.
-	DirectoryCurrent        int      `json:"directoryCurrent,omitempty"`
-	RequestPhases           []string `json:"rotationRequestPhases,omitempty"`
-	AgentWrites             int64    `json:"agentStatusWrites,omitempty"`
-	ExpiredBeforeFinalCycle *int     `json:"expiredBeforeFinalCycle,omitempty"`
-	FinalCycleRotations     int64    `json:"finalCycleRotations,omitempty"`
-	SettleSeconds           float64  `json:"settleSeconds,omitempty"`
-	Converged               bool     `json:"converged"`
-	Problems                []string `json:"problems,omitempty"`
+	DirectoryCurrent int      `json:"directoryCurrent,omitempty"`
+	RequestPhases    []string `json:"rotationRequestPhases,omitempty"`
+	AgentWrites      *int64   `json:"agentStatusWrites,omitempty"`
+	// AgentReports are the agents' reports through the report API as the agents saw them;
+	// ReportAPIStatusWrites the status.agent writes they caused (heartbeats inside the interval
+	// cause none).
+	AgentReports            *agentCounts `json:"agentReports,omitempty"`
+	ReportAPIStatusWrites   *int64       `json:"reportAPIStatusWrites,omitempty"`
+	ExpiredBeforeFinalCycle *int         `json:"expiredBeforeFinalCycle,omitempty"`
+	FinalCycleRotations     int64        `json:"finalCycleRotations,omitempty"`
+	SettleSeconds           float64      `json:"settleSeconds,omitempty"`
+	Converged               bool         `json:"converged"`
+	Problems                []string     `json:"problems,omitempty"`
 }
 
 func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) (*summary, error) {

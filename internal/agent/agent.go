@@ -165,6 +165,20 @@ func sameContent(a, b report.Report) bool {
 		a.LocalExpirationTime.Equal(b.LocalExpirationTime)
 }
 
+// Report collects the device's state and sends it when it changed, when the interval passed
+// since the last report, or when force; sent says whether it sent.
+func (a *Agent) Report(ctx context.Context, force bool) (sent bool, resp report.Response, err error) {
+	st, err := a.Source.Collect(ctx)
+	if err != nil {
+		return false, report.Response{}, fmt.Errorf("collecting the device's state: %w", err)
+	}
+	if !force && !a.due(st, a.Clock.Now()) {
+		return false, report.Response{}, nil
+	}
+	resp, err = a.send(ctx, st)
+	return true, resp, err
+}
+
 // Run polls until ctx ends, sending a report on change and at least every Interval. A refused
 // report is logged with the server's reason and retried at the next poll (after Retry-After).
 func (a *Agent) Run(ctx context.Context) error {
@@ -182,17 +196,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.Clock.After(wait):
 		}
 		wait = a.PollEvery
-		st, err := a.Source.Collect(ctx)
-		if err != nil {
-			a.Log.Error(err, "collecting the device's state")
-			continue
-		}
-		if !a.due(st, a.Clock.Now()) {
-			continue
-		}
-		resp, err := a.send(ctx, st)
+		sent, resp, err := a.Report(ctx, false)
 		var ref *report.Refused
 		switch {
+		case !sent && err == nil: // nothing new, heartbeat not due
 		case errors.As(err, &ref):
 			a.Log.Info("report refused", "code", ref.Code, "reason", ref.Reason, "message", ref.Message)
 			if ref.RetryAfter > wait {
