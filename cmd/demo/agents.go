@@ -166,8 +166,12 @@ func (f *agentFleet) report(ctx context.Context, computer string, force bool) {
 		f.mu.Lock()
 		f.rejectedBy[ref.Reason]++
 		f.mu.Unlock()
+	case ctx.Err() != nil:
+		// The run is ending: the report was cut off, not decided.
 	default:
-		f.failed.Add(1)
+		if f.failed.Add(1) == 1 {
+			fmt.Printf(">> an agent report failed (counted in agentReports.failed): %v\n", err)
+		}
 	}
 }
 

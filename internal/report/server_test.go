@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
@@ -28,8 +29,9 @@ import (
 // One envtest control plane for the package; every test gets its own namespace, server and
 // HTTPS listener.
 var (
-	k8s    client.WithWatch
-	scheme = runtime.NewScheme()
+	k8s        client.WithWatch
+	restConfig *rest.Config
+	scheme     = runtime.NewScheme()
 )
 
 const managerNS = "fleetlaps-system"
@@ -47,6 +49,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = stop() }()
+	restConfig = cfg
 	if k8s, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
