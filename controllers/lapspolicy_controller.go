@@ -321,9 +321,9 @@ func (r *LapsPolicyReconciler) reconcileCounts(ctx context.Context, s *policySco
 				st.ExpiredDevices++
 			case c.Reason == ReasonNoPasswordStored:
 				st.NoPasswordStoredDevices++
-			case c.Reason == ReasonCleartextStored:
+			case c.Reason == ReasonCleartextPasswordStored:
 				st.CleartextPasswordDevices++
-			case c.Reason == ReasonLegacyStored:
+			case c.Reason == ReasonLegacyPasswordStored:
 				st.LegacyPasswordDevices++
 			}
 		}

@@ -191,9 +191,9 @@ func TestLapsPolicyReconciler_countsStorageDrift(t *testing.T) {
 	for _, n := range []string{"pc1", "pc2", "pc3", "pc4"} {
 		e.reconcileDevice(n)
 	}
-	assertCondition(t, e.device("pc2"), lapsv1.ConditionReady, metav1.ConditionFalse, ReasonCleartextStored)
+	assertCondition(t, e.device("pc2"), lapsv1.ConditionReady, metav1.ConditionFalse, ReasonCleartextPasswordStored)
 	assertCondition(t, e.device("pc3"), lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonNoPasswordStored)
-	assertCondition(t, e.device("pc4"), lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonLegacyStored)
+	assertCondition(t, e.device("pc4"), lapsv1.ConditionPasswordCurrent, metav1.ConditionFalse, ReasonLegacyPasswordStored)
 	if err := e.reconcilePolicy("base"); err != nil {
 		t.Fatal(err)
 	}

@@ -26,29 +26,29 @@ const (
 	ReasonDirectoryUnavailable = compliance.ReasonDirectoryUnavailable
 	ReasonNotInDirectory       = compliance.ReasonNotInDirectory
 	// ReasonIdentityMismatch: the spec's identity names another object than the snapshot holds.
-	ReasonIdentityMismatch       = "IdentityMismatch"
-	ReasonDirectoryDataInvalid   = compliance.ReasonDirectoryDataInvalid
-	ReasonNeverBackedUp          = compliance.ReasonNeverBackedUp
-	ReasonNoPasswordStored       = compliance.ReasonNoPasswordStored
-	ReasonCleartextStored        = compliance.ReasonCleartextPasswordStored
-	ReasonLegacyStored           = compliance.ReasonLegacyPasswordStored
-	ReasonNeverExpires           = compliance.ReasonNeverExpires
-	ReasonExpired                = compliance.ReasonExpired
-	ReasonRotationFailing        = compliance.ReasonRotationFailing
-	ReasonExpirationProtection   = compliance.ReasonExpirationProtection
-	ReasonNotExpired             = compliance.ReasonNotExpired
-	ReasonVersionMismatch        = compliance.ReasonVersionMismatch
-	ReasonVersionsMatch          = compliance.ReasonVersionsMatch
-	ReasonNoAgentReport          = compliance.ReasonNoAgentReport
-	ReasonReportOutOfStep        = compliance.ReasonReportOutOfStep
-	ReasonNoDirectoryVersion     = compliance.ReasonNoDirectoryVersion
-	ReasonNotApplicable          = compliance.ReasonNotApplicable
-	ReasonReporting              = "Reporting"
-	ReasonReportOverdue          = "ReportOverdue"
-	ReasonRotationRequested      = "RotationRequested"
-	ReasonNoRotationRequested    = "NoRotationRequested"
-	ReasonRotationLookupFailed   = "RotationLookupFailed"
-	ReasonDirectoryNotConfigured = compliance.ReasonDirectoryNotConfigured
+	ReasonIdentityMismatch        = "IdentityMismatch"
+	ReasonDirectoryDataInvalid    = compliance.ReasonDirectoryDataInvalid
+	ReasonNeverBackedUp           = compliance.ReasonNeverBackedUp
+	ReasonNoPasswordStored        = compliance.ReasonNoPasswordStored
+	ReasonCleartextPasswordStored = compliance.ReasonCleartextPasswordStored
+	ReasonLegacyPasswordStored    = compliance.ReasonLegacyPasswordStored
+	ReasonNeverExpires            = compliance.ReasonNeverExpires
+	ReasonExpired                 = compliance.ReasonExpired
+	ReasonRotationFailing         = compliance.ReasonRotationFailing
+	ReasonExpirationProtection    = compliance.ReasonExpirationProtection
+	ReasonNotExpired              = compliance.ReasonNotExpired
+	ReasonVersionMismatch         = compliance.ReasonVersionMismatch
+	ReasonVersionsMatch           = compliance.ReasonVersionsMatch
+	ReasonNoAgentReport           = compliance.ReasonNoAgentReport
+	ReasonReportOutOfStep         = compliance.ReasonReportOutOfStep
+	ReasonNoDirectoryVersion      = compliance.ReasonNoDirectoryVersion
+	ReasonNotApplicable           = compliance.ReasonNotApplicable
+	ReasonReporting               = "Reporting"
+	ReasonReportOverdue           = "ReportOverdue"
+	ReasonRotationRequested       = "RotationRequested"
+	ReasonNoRotationRequested     = "NoRotationRequested"
+	ReasonRotationLookupFailed    = "RotationLookupFailed"
+	ReasonDirectoryNotConfigured  = compliance.ReasonDirectoryNotConfigured
 )
 
 // RotationFailureEvents are the Windows LAPS event IDs of a failed rotation.

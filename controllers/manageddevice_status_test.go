@@ -48,7 +48,7 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 		},
 		"should be False for a clear-text password under the default (encrypting) policy": {
 			scope:      func(s *deviceScope) { s.record.Source = directory.SourceCleartext },
-			wantStatus: metav1.ConditionFalse, wantReason: ReasonCleartextStored,
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonCleartextPasswordStored,
 		},
 		"should be False when only an expiry was ever stored": {
 			scope: func(s *deviceScope) {
