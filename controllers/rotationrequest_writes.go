@@ -94,11 +94,8 @@ func (r *RotationRequestReconciler) expiryWritten(dir string, rec directory.Devi
 	if err != nil || e.Directory.Type() != directory.TypeActiveDirectory {
 		return false
 	}
-	exp := rec.PasswordExpirationTime
-	if rec.Source == directory.SourceLegacy {
-		exp = rec.LegacyExpirationTime
-	}
-	return !exp.IsZero() && !rec.PasswordNeverExpires && !exp.After(requested.Add(expiryTolerance))
+	exp, never := rec.Expiry() // the legacy attribute for a legacy device, "never" included
+	return !exp.IsZero() && !never && !exp.After(requested.Add(expiryTolerance))
 }
 
 func timeOf(t *metav1.Time) time.Time {
