@@ -45,7 +45,7 @@ func main() {
 		fleetOnly = flag.Bool("fleet-only", false, "Run only the embedded directory and the simulated fleet: no kube-apiserver, no manager.")
 		samples   = flag.String("samples", "config/samples", "Directory of sample manifests to apply.")
 		workDir   = flag.String("dir", ".demo", "Directory for the kubeconfig, the directory's CA and logs.")
-		runFor    = flag.Duration("run-for", 0, "Stop after this long in real time (0: run until Ctrl-C).")
+		runFor    = flag.Duration("run-for", 0, "Stop after this long in real time, counted once everything is up (0: run until Ctrl-C).")
 		devices   = flag.Int("devices", 50, "Number of simulated Windows devices.")
 		simulate  = flag.Duration("simulate", 0, "Headless: run this much simulated time, write the summary and exit (non-zero when the fleet did not converge).")
 		speed     = flag.Float64("speed", 1440, "Simulated seconds per real second (1440: a simulated day per minute).")
@@ -150,10 +150,6 @@ func run(o options) error {
 			go func() { <-ctx.Done(); restore() }()
 		}
 	}
-	if o.runFor > 0 {
-		ctx, cancel = context.WithTimeout(ctx, o.runFor)
-		defer cancel()
-	}
 	wallStart := time.Now()
 	// One fast clock for the fleet, the directory and the manager. It starts when everything
 	// is up.
@@ -199,6 +195,13 @@ func run(o options) error {
 		}
 	}
 
+	// --run-for counts from here, once everything is up: start-up time depends on the machine
+	// (a loaded one takes many seconds), the run that follows should not.
+	if o.runFor > 0 {
+		var stopRun context.CancelFunc
+		ctx, stopRun = context.WithTimeout(ctx, o.runFor)
+		defer stopRun()
+	}
 	clk.Start()
 	w.injectFaults()
 	fleetCtx, stopFleet := context.WithCancel(ctx)
