@@ -35,6 +35,12 @@ import (
 // is a heartbeat after it (one write each). Each b.N iteration is such a 7-hour window.
 // Reported: accepted reports/s, p99 latency, apiserver writes per report (all, and of the
 // heartbeats inside the interval), CPU of the process (server and clients) and heap per device.
+//
+// Measured 2026-12-07 with 10,000 agents on the shared 2-core machine (load average 16-22 from
+// other builds): 70,000 reports in 173 s, 404 accepted/s, p50 99 ms, p99 772 ms, 0.286 writes per
+// report (hours 1 and 7 only), 0 writes for the 50,000 heartbeats inside the interval, 0.43
+// cores for server and clients together (a TLS handshake per report), 3.9 KB heap per device for
+// the whole process (manager cache of 10,000 ManagedDevices included).
 func BenchmarkReportAPI_10kAgents(b *testing.B) {
 	n := 10000
 	if v, err := strconv.Atoi(os.Getenv("FLEETLAPS_BENCH_AGENTS")); err == nil && v > 0 {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/testenv"
@@ -43,6 +45,7 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = lapsv1.AddToScheme(scheme)
+	ctrllog.SetLogger(logr.Discard())
 	cfg, stop, err := testenv.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
