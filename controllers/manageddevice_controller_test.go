@@ -243,7 +243,7 @@ func TestAnnotationReasonNamesTheRecordedRequester(t *testing.T) {
 	d := newDevice("pc1", 1, nil)
 	// managedFields name a field manager any client may claim: they are not read.
 	d.ManagedFields = []metav1.ManagedFieldsEntry{
-		{Manager: "argocd-server", Time: &metav1.Time{Time: t0}, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:annotations":{"f:laps.fleetlaps.io/rotate-requested-at":{}}}}`)}},
+		{Manager: "argocd-server", Time: &metav1.Time{Time: t0}, FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{"f:annotations":{"f:laps.fleetlaps.io/rotate-requested-at":{}}}}`)},
 	}
 	if got := annotationReason(d, "now", "alice@corp.example"); got != "annotation laps.fleetlaps.io/rotate-requested-at=now on ManagedDevice pc1, set by alice@corp.example" {
 		t.Fatalf("reason %q", got)

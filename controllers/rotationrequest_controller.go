@@ -58,7 +58,6 @@ type rotationScope struct {
 	next     []time.Time
 	// devices caches target lookups by name (nil value: not found).
 	devices map[string]*lapsv1.ManagedDevice
-	stall   error
 	// policies caches each device's policy rotation settings by device name.
 	policies map[string]devicePolicy
 	// loads holds each policy's in-flight count and recent write times, gathered once per pass.

@@ -421,7 +421,3 @@ type LapsPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LapsPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&LapsPolicy{}, &LapsPolicyList{})
-}

@@ -252,7 +252,3 @@ type ManagedDeviceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ManagedDevice `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ManagedDevice{}, &ManagedDeviceList{})
-}

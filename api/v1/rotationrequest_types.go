@@ -166,7 +166,3 @@ type RotationRequestList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []RotationRequest `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&RotationRequest{}, &RotationRequestList{})
-}

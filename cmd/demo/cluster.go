@@ -372,9 +372,6 @@ func (v clusterView) count(phase lapsv1.RotationPhase) int {
 	return n
 }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stdout, format+"\n", args...)
-}
 
 // deviceObjectName is the ManagedDevice name discovery gives a computer.
 func deviceObjectName(computer string) string {

@@ -13,7 +13,6 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
@@ -102,7 +101,7 @@ func checkExpr(families map[string][]string, expr string) (metricNames, problems
 			}
 			metricNames = append(metricNames, n.Name)
 			for _, m := range n.LabelMatchers {
-				if m.Name != labels.MetricName && !slices.Contains(allowed, m.Name) {
+				if m.Name != model.MetricNameLabel && !slices.Contains(allowed, m.Name) {
 					problems = append(problems, fmt.Sprintf("%s has no label %q (it has %v)", n.Name, m.Name, allowed))
 				}
 			}

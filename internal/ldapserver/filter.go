@@ -104,7 +104,7 @@ func eval(f *ber.Packet, e *Entry, id Identity, depth int) tri {
 			return triUndefined
 		}
 		name := ber.DecodeString(f.Children[0].Data.Bytes())
-		val := string(f.Children[1].Data.Bytes())
+		val := f.Children[1].Data.String()
 		a, ok := visible(e, id, name)
 		if !ok {
 			return triUndefined

@@ -440,7 +440,7 @@ func decodeValueSet(raw []string) ([]string, error) {
 			if p.ClassType != ber.ClassUniversal || p.Tag != ber.TagOctetString {
 				return nil, errors.New("attribute value is not an octet string")
 			}
-			out = append(out, string(p.Data.Bytes()))
+			out = append(out, p.Data.String())
 		}
 	}
 	return out, nil

@@ -254,7 +254,7 @@ func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 	}
 	var conn *ldap.Conn
 	if u.Scheme == "ldaps" {
-		conn, err = ldap.DialURL(raw, ldap.DialWithTLSDialer(tc, dialer))
+		conn, err = ldap.DialURL(raw, ldap.DialWithDialer(dialer), ldap.DialWithTLSConfig(tc))
 	} else {
 		conn, err = ldap.DialURL(raw, ldap.DialWithDialer(dialer))
 	}

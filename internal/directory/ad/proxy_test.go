@@ -107,7 +107,7 @@ func packetString(p *ber.Packet) string {
 	if s, ok := p.Value.(string); ok {
 		return s
 	}
-	return string(p.Data.Bytes())
+	return p.Data.String()
 }
 
 // serverMessage returns false when the connection must be cut now.
