@@ -3,6 +3,8 @@ SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
 CONTROLLER_GEN ?= go tool controller-gen
+# staticcheck, pinned in go.mod's tool block (go get -tool honnef.co/go/tools/cmd/staticcheck@VERSION).
+STATICCHECK ?= go tool staticcheck
 GO_TEST_FLAGS ?= -count=1
 # Generated files that `make verify` keeps in step with the sources.
 GENERATED := api config/crd config/rbac config/webhook
@@ -32,7 +34,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: verify
-verify: generate manifests ## Fail when generated files are stale or gofmt/vet complain.
+verify: generate manifests ## Fail when generated files are stale or gofmt, vet or staticcheck complain.
 	@stale=$$(git status --porcelain -- $(GENERATED)); \
 	if [ -n "$$stale" ]; then echo "generated files are stale; run 'make generate manifests' and commit:"; echo "$$stale"; git --no-pager diff --stat -- $(GENERATED); exit 1; fi
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -42,6 +44,7 @@ verify: generate manifests ## Fail when generated files are stale or gofmt/vet c
 	@# command's tests need envtest, which does not build for Windows).
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go build -o /dev/null ./cmd/fleetlaps-agent
 	GOOS=windows GOARCH=amd64 CGO_ENABLED=0 go vet ./internal/agent
+	$(STATICCHECK) ./...
 
 .PHONY: envtest
 envtest: ## Build kube-apiserver and etcd from source (cached in bin/k8s/).

@@ -372,7 +372,6 @@ func (v clusterView) count(phase lapsv1.RotationPhase) int {
 	return n
 }
 
-
 // deviceObjectName is the ManagedDevice name discovery gives a computer.
 func deviceObjectName(computer string) string {
 	return dirsync.DiscoveredDevice("", directory.TypeActiveDirectory, &directoryconfig.Discovery{}, directory.DeviceRecord{Name: computer}).Name
