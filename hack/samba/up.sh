@@ -11,6 +11,10 @@
 #   SAMBA_FIXTURE_T0=UNIX   time base of those computers' LAPS times (default: midnight UTC of the
 #                           previous day; printed back as SAMBA_FIXTURE_T0)
 #   SAMBA_IP=127.x.y.z      loopback address to bind (default: a random one)
+#   SAMBA_SMB=1             also serve SYSVOL over SMB (smbd, winbindd, cldap) and create the Group
+#                           Policy publishing accounts (see below). smbd finds winbindd only in
+#                           /run/samba/winbindd, so only one such DC can run on a machine at a time
+#                           (the Go harness holds a file lock for it)
 #   SAMBA_START=0           prepare everything but do not start samba; the caller runs
 #                           "samba -F --no-process-group -M single -s $SAMBA_CONF" itself (the Go
 #                           harness does, so that samba dies with the test binary) and writes its
@@ -97,6 +101,10 @@ sed -i "/^\[global\]/a\\
 \ttls certfile = $DIR/tls/cert.pem\\
 \ttls cafile = $DIR/tls/ca.pem\\
 \tdsdb:schema update allowed = true" "$CONF"
+if [[ "${SAMBA_SMB:-0}" == 1 ]]; then
+	mkdir -p /run/samba/winbindd
+	sed -i -E 's/^(\s*)server services = ldap$/\1server services = ldap, cldap, s3fs, winbindd/; s#^(\s*)winbindd socket directory = .*#\1winbindd socket directory = /run/samba/winbindd#' "$CONF"
+fi
 SAM=$T/private/sam.ldb
 ldbx() { "$@" --option="dsdb:schema update allowed=true" -H "$SAM" -s "$CONF"; }
 
@@ -126,6 +134,29 @@ if [[ "${SAMBA_EXTEND_SCHEMA:-1}" != 0 ]]; then
 				--sddl="(OA;CIIO;RPWP;$attr;$COMPUTER_CLASS;$CTRLSID)" >/dev/null
 		done
 	done
+fi
+
+GPOPASS='Gp0-Publisher!1'
+if [[ "${SAMBA_SMB:-0}" == 1 ]]; then
+	# Group Policy publishing accounts. fleetlaps-gpo has exactly the documented rights: create
+	# groupPolicyContainer children on CN=Policies (it then owns, and may change and delete, what
+	# it creates), write gPLink on OU=Linked and below, and modify on the SYSVOL Policies folder.
+	# fleetlaps-gpo-nosysvol lacks the SYSVOL right; fleetlaps-gpo-none has no right at all.
+	GPC_CLASS=f30e3bc2-9ff0-11d1-b603-0000f80367c1
+	GPLINK_ATTR=f30e3bbe-9ff0-11d1-b603-0000f80367c1
+	samba-tool ou create "OU=Linked,$BASE" -H "$SAM" -s "$CONF" >/dev/null
+	samba-tool ou create "OU=Unlinkable,$BASE" -H "$SAM" -s "$CONF" >/dev/null
+	POLICIES_DIR=$T/state/sysvol/$(echo "$REALM" | tr 'A-Z' 'a-z')/Policies
+	FSACL=$(samba-tool ntacl get --as-sddl "$POLICIES_DIR" -s "$CONF")
+	for acct in fleetlaps-gpo fleetlaps-gpo-nosysvol fleetlaps-gpo-none; do
+		samba-tool user create "$acct" "$GPOPASS" -H "$SAM" -s "$CONF" >/dev/null
+		sid=$(samba-tool user show "$acct" -H "$SAM" -s "$CONF" --attributes=objectSid | awk '/^objectSid:/{print $2}')
+		[[ $acct == fleetlaps-gpo-none ]] && continue
+		samba-tool dsacl set -H "$SAM" -s "$CONF" --objectdn="CN=Policies,CN=System,$BASE" --sddl="(OA;;CC;$GPC_CLASS;;$sid)" >/dev/null
+		samba-tool dsacl set -H "$SAM" -s "$CONF" --objectdn="OU=Linked,$BASE" --sddl="(OA;CI;RPWP;$GPLINK_ATTR;;$sid)" >/dev/null
+		[[ $acct == fleetlaps-gpo ]] && FSACL="$FSACL(A;OICI;0x001301bf;;;$sid)"
+	done
+	samba-tool ntacl set "$FSACL" "$POLICIES_DIR" -s "$CONF" >/dev/null
 fi
 
 if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
@@ -180,6 +211,15 @@ SAMBA_RO_PASSWORD=$ROPASS
 SAMBA_SAM=$SAM
 SAMBA_CONF=$CONF
 ENV
+if [[ "${SAMBA_SMB:-0}" == 1 ]]; then
+	cat >> "$DIR/env" <<ENV
+SAMBA_SMB_ADDR=$IP:445
+SAMBA_GPO_DN=CN=fleetlaps-gpo,CN=Users,$BASE
+SAMBA_GPO_NOSYSVOL_DN=CN=fleetlaps-gpo-nosysvol,CN=Users,$BASE
+SAMBA_GPO_NONE_DN=CN=fleetlaps-gpo-none,CN=Users,$BASE
+SAMBA_GPO_PASSWORD=$GPOPASS
+ENV
+fi
 if [[ "${SAMBA_START:-1}" == 0 ]]; then
 	cat "$DIR/env"
 	exit 0

@@ -84,7 +84,7 @@ func New(cfg Config, opts Options) (*Directory, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
 	}
-	if err := checkAllowList(searchAttributes); err != nil {
+	if err := checkAllowList(append(slices.Clone(searchAttributes), gpoAttributes...)); err != nil {
 		return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
 	}
 	cfg = cfg.WithDefaults()

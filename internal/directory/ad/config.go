@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -55,9 +56,29 @@ type Config struct {
 	// passes cannot see deleted computers or computers moved out of the search bases; full
 	// passes report them in Snapshot.Removed.
 	FullResyncInterval Duration `json:"fullResyncInterval,omitempty" yaml:"fullResyncInterval,omitempty"`
+	// GroupPolicy is the account that publishes LapsPolicies as Group Policy objects. Unset: the
+	// connection cannot publish Group Policy (policies with spec.groupPolicy report it).
+	GroupPolicy *GroupPolicyConfig `json:"groupPolicy,omitempty" yaml:"groupPolicy,omitempty"`
 	// MaxRetries is how often a pass reconnects (to the next DC, with backoff) after a dropped
 	// connection before it gives up (default 3).
 	MaxRetries int `json:"maxRetries,omitempty" yaml:"maxRetries,omitempty"`
+}
+
+// GroupPolicyConfig is the publishing account: it needs create-child of groupPolicyContainer
+// objects on CN=Policies,CN=System of the domain, write of gPLink on the link targets, and
+// write on the SYSVOL Policies folder; it owns (and so may change and delete) the objects it
+// creates. Nothing else.
+type GroupPolicyConfig struct {
+	// BindDN is the publishing account's DN for LDAP simple binds.
+	BindDN string `json:"bindDN" yaml:"bindDN"`
+	// User and Domain are the same account for NTLMv2 on SMB (sAMAccountName and NetBIOS
+	// domain name).
+	User   string `json:"user" yaml:"user"`
+	Domain string `json:"domain" yaml:"domain"`
+	// PasswordFile is the path of its password (a mounted Secret key).
+	PasswordFile string `json:"passwordFile" yaml:"passwordFile"`
+	// SMBAddress is host:port of the SYSVOL share (default: the host of the first URL, port 445).
+	SMBAddress string `json:"smbAddress,omitempty" yaml:"smbAddress,omitempty"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s") in config files.
@@ -170,6 +191,25 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("searchBases[%d]", i), "is empty")
 		}
 	}
+	if g := c.GroupPolicy; g != nil {
+		for _, f := range []struct{ name, v string }{{"groupPolicy.bindDN", g.BindDN}, {"groupPolicy.user", g.User}, {"groupPolicy.domain", g.Domain}, {"groupPolicy.passwordFile", g.PasswordFile}} {
+			if strings.TrimSpace(f.v) == "" {
+				bad(f.name, "must be set")
+			}
+		}
+		if g.PasswordFile != "" {
+			if fi, err := os.Stat(g.PasswordFile); err != nil {
+				bad("groupPolicy.passwordFile", "%v", err)
+			} else if fi.IsDir() {
+				bad("groupPolicy.passwordFile", "%s is a directory", g.PasswordFile)
+			}
+		}
+		if g.SMBAddress != "" {
+			if _, _, err := net.SplitHostPort(g.SMBAddress); err != nil {
+				bad("groupPolicy.smbAddress", "%q is not host:port: %v", g.SMBAddress, err)
+			}
+		}
+	}
 	if c.PageSize < 0 || c.PageSize > 100000 {
 		bad("pageSize", "%d is outside 1..100000 (0 means %d)", c.PageSize, DefaultPageSize)
 	}
@@ -185,14 +225,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (c Config) readPassword() (string, error) {
-	b, err := os.ReadFile(c.PasswordFile)
+func (c Config) readPassword() (string, error) { return readPasswordFile(c.PasswordFile) }
+
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("passwordFile: %w", err)
 	}
 	p := strings.TrimRight(string(b), "\r\n")
 	if p == "" {
-		return "", fmt.Errorf("passwordFile: %s is empty", c.PasswordFile)
+		return "", fmt.Errorf("passwordFile: %s is empty", path)
 	}
 	return p, nil
 }

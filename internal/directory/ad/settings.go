@@ -40,6 +40,9 @@ func openFromSettings(name string, raw json.RawMessage, credentialsDir string, o
 	if c.PasswordFile == "" && credentialsDir != "" {
 		c.PasswordFile = filepath.Join(credentialsDir, "password")
 	}
+	if g := c.GroupPolicy; g != nil && g.PasswordFile == "" && credentialsDir != "" {
+		g.PasswordFile = filepath.Join(credentialsDir, "gpo-password")
+	}
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = ctrl.Log.WithName("directory") // New adds the "directory" key
 	}

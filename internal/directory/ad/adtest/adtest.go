@@ -29,7 +29,15 @@ type Options struct {
 	Computers int
 	// NoLAPSSchema provisions a domain without the msLAPS-* and legacy LAPS schema extension.
 	NoLAPSSchema bool
+	// SMB also serves SYSVOL (smbd, winbindd, cldap) and creates the Group Policy publishing
+	// accounts. Only one such DC can run on a machine (smbd finds winbindd only in
+	// /run/samba/winbindd): Start waits for a machine-wide file lock that Stop, or the end of
+	// the test binary, releases.
+	SMB bool
 }
+
+// smbLockPath serialises SMB-enabled DCs across test binaries.
+const smbLockPath = "/run/samba/fleetlaps-smb-dc.lock"
 
 // Server is a running Samba AD DC.
 type Server struct {
@@ -49,11 +57,18 @@ type Server struct {
 	// day, so the fixtures never expire with the calendar.
 	FixtureT0              time.Time
 	ReadOnlyDN, ROPassword string // authenticated user without LAPS write rights
-	Elapsed                time.Duration
-	env                    map[string]string
-	scripts                string
-	proc                   *exec.Cmd
-	exited                 chan error
+	// SMB only: SYSVOL's host:port and the Group Policy publishing accounts (hack/samba/up.sh):
+	// GPODN has exactly the documented rights (OU=Linked and below for gPLink), GPONoSysvolDN
+	// lacks the SYSVOL right, GPONoneDN has none. All share GPOPassword.
+	SMBAddress                      string
+	GPODN, GPONoSysvolDN, GPONoneDN string
+	GPOPassword                     string
+	Elapsed                         time.Duration
+	smbLock                         *os.File
+	env                             map[string]string
+	scripts                         string
+	proc                            *exec.Cmd
+	exited                          chan error
 }
 
 // RepoRoot finds the module root (the directory holding go.mod) from the working directory.
@@ -88,21 +103,40 @@ func Start(opts Options) (*Server, error) {
 				bin, strings.Join(strings.Fields(string(pkgs)), " "))
 		}
 	}
+	start := time.Now()
+	var lock *os.File
+	if opts.SMB {
+		if lock, err = lockSMB(); err != nil {
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "fleetlaps-samba-")
 	if err != nil {
+		unlockSMB(lock)
 		return nil, err
 	}
-	start := time.Now()
+	if opts.SMB {
+		// smbd serves each SMB user as that user's Unix id: it must be able to walk down to
+		// SYSVOL (MkdirTemp makes the directory 0700).
+		if err := os.Chmod(dir, 0o755); err != nil {
+			unlockSMB(lock)
+			return nil, err
+		}
+	}
 	cmd := exec.Command("bash", filepath.Join(scripts, "up.sh"), dir)
 	cmd.Env = append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers), "SAMBA_START=0")
 	if opts.NoLAPSSchema {
 		cmd.Env = append(cmd.Env, "SAMBA_EXTEND_SCHEMA=0")
+	}
+	if opts.SMB {
+		cmd.Env = append(cmd.Env, "SAMBA_SMB=1")
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		_ = exec.Command("bash", filepath.Join(scripts, "down.sh"), dir).Run()
+		unlockSMB(lock)
 		return nil, fmt.Errorf("adtest: up.sh: %v\n%s", err, stderr.String())
 	}
 	env := map[string]string{}
@@ -120,6 +154,8 @@ func Start(opts Options) (*Server, error) {
 		AdminDN: env["SAMBA_ADMIN_DN"], AdminPassword: env["SAMBA_ADMIN_PASSWORD"],
 		BindDN: env["SAMBA_BIND_DN"], BindPassword: env["SAMBA_BIND_PASSWORD"],
 		ReadOnlyDN: env["SAMBA_RO_DN"], ROPassword: env["SAMBA_RO_PASSWORD"],
+		SMBAddress: env["SAMBA_SMB_ADDR"], GPODN: env["SAMBA_GPO_DN"], GPONoSysvolDN: env["SAMBA_GPO_NOSYSVOL_DN"],
+		GPONoneDN: env["SAMBA_GPO_NONE_DN"], GPOPassword: env["SAMBA_GPO_PASSWORD"], smbLock: lock,
 	}
 	t0, err := strconv.ParseInt(env["SAMBA_FIXTURE_T0"], 10, 64)
 	if err != nil {
@@ -160,11 +196,24 @@ func (s *Server) startSamba() error {
 	if err := os.WriteFile(filepath.Join(s.Dir, "samba.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		return err
 	}
-	addr := s.IP + ":636"
-	deadline := time.Now().Add(30 * time.Second)
+	addrs := []string{s.IP + ":636"}
+	if s.SMBAddress != "" {
+		addrs = append(addrs, s.SMBAddress)
+	}
+	for _, addr := range addrs {
+		if err := s.waitFor(addr, exited); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) waitFor(addr string, exited chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
+			exited <- err // for Stop
 			out, _ := os.ReadFile(filepath.Join(s.Dir, "samba.out"))
 			return fmt.Errorf("adtest: samba exited (%v):\n%s", err, out)
 		default:
@@ -175,7 +224,7 @@ func (s *Server) startSamba() error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("adtest: samba did not open %s within 30s", addr)
+	return fmt.Errorf("adtest: samba did not open %s within 60s", addr)
 }
 
 // Stop stops the DC and removes its directory (KEEP=1 in the environment keeps it).
@@ -193,7 +242,48 @@ func (s *Server) Stop() error {
 		}
 		s.proc = nil
 	}
-	return exec.Command("bash", filepath.Join(s.scripts, "down.sh"), s.Dir).Run()
+	err := exec.Command("bash", filepath.Join(s.scripts, "down.sh"), s.Dir).Run()
+	unlockSMB(s.smbLock)
+	s.smbLock = nil
+	return err
+}
+
+// lockSMB takes the machine-wide SMB DC lock, waiting for another test binary's DC to stop.
+// The kernel releases it when the process ends, however it ends.
+func lockSMB() (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(smbLockPath), 0o755); err != nil {
+		return nil, fmt.Errorf("adtest: %w", err)
+	}
+	f, err := os.OpenFile(smbLockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("adtest: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("adtest: locking %s: %w", smbLockPath, err)
+	}
+	return f, nil
+}
+
+func unlockSMB(f *os.File) {
+	if f != nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		_ = f.Close()
+	}
+}
+
+// SambaTool runs samba-tool against the DC as Administrator (over LDAP and, for the gpo
+// commands that need it, SMB) and returns its standard output.
+func (s *Server) SambaTool(args ...string) (string, error) {
+	full := append(args, "-H", "ldap://"+s.IP, "-U", "Administrator", "--password="+s.AdminPassword, "-s", s.env["SAMBA_CONF"])
+	cmd := exec.Command("samba-tool", full...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("samba-tool %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out), nil
 }
 
 // Env returns one of the KEY=value lines up.sh printed.
