@@ -55,6 +55,9 @@ type LapsPolicyReconciler struct {
 	RequeueScale func(time.Duration) time.Duration
 	// Principals caches principal resolution per connection (nil: every reconcile searches).
 	Principals *principalcache.Cache
+	// GroupPolicyResync is how often a published Group Policy object is checked for drift
+	// (default DefaultGroupPolicyResync).
+	GroupPolicyResync time.Duration
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch;update;patch
@@ -78,6 +81,9 @@ type policyScope struct {
 	hash      string
 	pushErr   error
 	pushed    bool
+	// gpoDrift is set when the policy was published as a Group Policy object.
+	gpoDrift     *gpoDrift
+	requeueAfter time.Duration
 }
 
 // Reconcile: validate → directory → resolvePrincipal → render → publish → count. It stops at
@@ -118,11 +124,16 @@ func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	if _, _, ok := asStalled(err); ok {
 		return reconcile.Result{}, nil
 	}
-	if err == nil && s.principal.applicable && r.Principals.TTL() > 0 {
-		// Look at the principal again when its cache entry expires (it may have been deleted).
-		return reconcile.Result{RequeueAfter: r.Principals.TTL()}, nil
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-	return reconcile.Result{}, err
+	// Look again when the principal's cache entry expires (it may have been deleted) or, for a
+	// Group Policy object, after the drift resync interval; whichever comes first.
+	wait := s.requeueAfter
+	if s.principal.applicable && r.Principals.TTL() > 0 && (wait == 0 || r.Principals.TTL() < wait) {
+		wait = r.Principals.TTL()
+	}
+	return reconcile.Result{RequeueAfter: wait}, nil
 }
 
 // reconcileValidate applies the same Go rules as admission. Sets: Stalled (InvalidSpec),
@@ -207,8 +218,9 @@ func RenderedConfigMapCache() cache.ByObject {
 // RenderedConfigMapName is the owned ConfigMap holding an AD policy's artefacts.
 func RenderedConfigMapName(policy string) string { return policy + "-rendered" }
 
-// reconcilePublish stores artefacts in the owned ConfigMap (AD roots) or pushes through the
-// directory's PolicyPublisher (EntraID). It writes only when the content differs. Sets:
+// reconcilePublish stores artefacts in the owned ConfigMap (AD roots), publishes a Group Policy
+// object (AD roots with spec.groupPolicy), or pushes through the directory's PolicyPublisher
+// (EntraID). It writes only when the content differs. Sets:
 // PolicyPushed, status.published.
 func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policyScope) error {
 	p := s.policy
@@ -234,6 +246,9 @@ func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policySc
 			r.Recorder.Eventf(p, nil, "Normal", "Published", "PublishPolicy", "published to directory %s as %s", s.entry.Config.Name, ref.ID)
 		}
 		return nil
+	}
+	if p.Spec.PublishesGroupPolicy() {
+		return r.reconcileGroupPolicy(ctx, s)
 	}
 	want := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: RenderedConfigMapName(p.Name), Namespace: p.Namespace}}
 	data, bin := map[string]string{}, map[string][]byte{}
@@ -353,6 +368,10 @@ func (r *LapsPolicyReconciler) reconcileDelete(ctx context.Context, p *lapsv1.La
 				if err := pp.WithdrawPolicy(ctx, directory.PublishedRef{ID: pub.Ref, Hash: pub.Hash}); err != nil {
 					return fmt.Errorf("withdrawing %s from %s: %w", pub.Ref, pub.Directory, err)
 				}
+			}
+		case PublishedGroupPolicyObject:
+			if err := r.withdrawGroupPolicy(ctx, p, pub); err != nil {
+				return err
 			}
 		case PublishedConfigMap:
 			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: pub.Ref, Namespace: p.Namespace}}

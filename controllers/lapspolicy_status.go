@@ -77,6 +77,8 @@ func updatePolicyStatus(s *policyScope, now time.Time, err error) {
 		st.RenderedHash = s.hash
 		readyReason, readyMsg = pushedCondition(s.hash, st.Published)
 		set(lapsv1.ConditionPolicyPushed, metav1.ConditionTrue, readyReason, readyMsg)
+	case s.pushErr != nil && errors.Is(s.pushErr, directory.ErrPermissionDenied) && p.Spec.PublishesGroupPolicy():
+		set(lapsv1.ConditionPolicyPushed, metav1.ConditionFalse, ReasonMissingRight, "publishing the Group Policy object failed: "+s.pushErr.Error())
 	case s.pushErr != nil:
 		set(lapsv1.ConditionPolicyPushed, metav1.ConditionFalse, ReasonPublishFailed, "publishing failed: "+s.pushErr.Error())
 	case isStall:
@@ -85,6 +87,17 @@ func updatePolicyStatus(s *policyScope, now time.Time, err error) {
 		if conditions.Get(st.Conditions, lapsv1.ConditionPolicyPushed) == nil {
 			set(lapsv1.ConditionPolicyPushed, metav1.ConditionUnknown, ReasonNotPublished, "not published yet")
 		}
+	}
+
+	switch d := s.gpoDrift; {
+	case !p.Spec.PublishesGroupPolicy():
+		conditions.Remove(&st.Conditions, lapsv1.ConditionGPODrift)
+	case d == nil:
+		// not compared this time (an earlier step failed): keep what the last comparison said
+	case d.found:
+		set(lapsv1.ConditionGPODrift, metav1.ConditionTrue, ReasonDriftRestored, "the Group Policy object was changed outside the controller and restored: "+strings.Join(d.differences, "; "))
+	default:
+		set(lapsv1.ConditionGPODrift, metav1.ConditionFalse, ReasonInSync, "the Group Policy object matches the policy")
 	}
 
 	if err != nil && !isStall {

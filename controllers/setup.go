@@ -38,6 +38,9 @@ type Options struct {
 	// when Clock is a fast simulated clock) into the real duration controller-runtime waits.
 	// Nil: identity. The sync runnables need no scaling: they wait on Clock itself.
 	RequeueScale func(time.Duration) time.Duration
+	// GroupPolicyResync is how often published Group Policy objects are checked for drift
+	// (--group-policy-resync; default DefaultGroupPolicyResync).
+	GroupPolicyResync time.Duration
 }
 
 // MinScaledRequeue is the shortest real wait ScaleRequeue returns for a positive RequeueAfter,
@@ -116,7 +119,8 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 		return nil, err
 	}
 	c.Policies = &LapsPolicyReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories,
-		Recorder: mgr.GetEventRecorder("lapspolicy-controller"), RequeueScale: o.RequeueScale, Principals: principalcache.New(o.PrincipalCacheTTL)}
+		Recorder: mgr.GetEventRecorder("lapspolicy-controller"), RequeueScale: o.RequeueScale, Principals: principalcache.New(o.PrincipalCacheTTL),
+		GroupPolicyResync: o.GroupPolicyResync}
 	if err := c.Policies.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

@@ -64,6 +64,7 @@ type Flags struct {
 	EnableWebhook     bool
 	// Report API (agents' reports into status.agent).
 	AgentStaleAfter      time.Duration
+	GroupPolicyResync    time.Duration
 	ReportAddr           string
 	ReportCertDir        string
 	ReportTokenNamespace string
@@ -85,6 +86,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Health probe endpoint address.")
 	fs.DurationVar(&f.PrincipalCacheTTL, "principal-cache-ttl", principalcache.DefaultTTL, "How long a resolved adPasswordEncryptionPrincipal is reused per directory connection before it is searched again (0: search at every reconcile). A spec change always searches again.")
 	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval: with nothing else changed, status.agent.lastReportTime moves at most once per interval (a heartbeat inside it writes nothing).")
+	fs.DurationVar(&f.GroupPolicyResync, "group-policy-resync", controllers.DefaultGroupPolicyResync, "How often a published Group Policy object is compared with its LapsPolicy, so edits made outside the controller are found and undone.")
 	fs.DurationVar(&f.AgentStaleAfter, "agent-stale-after", 0, "Age of the last agent report after which AgentReporting turns False (default: three heartbeat intervals).")
 	fs.StringVar(&f.ReportAddr, "report-bind-address", ":9444", "HTTPS address of the agents' report API; 0 disables it.")
 	fs.StringVar(&f.ReportCertDir, "report-cert-dir", "/etc/fleetlaps/report-tls", "Directory with tls.crt/tls.key for the report API (re-read when they change).")
@@ -195,7 +197,7 @@ func run() error {
 	ctx := ctrl.SetupSignalHandler()
 	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
 		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval, AgentStaleAfter: f.AgentStaleAfter,
-		PrincipalCacheTTL: f.PrincipalCacheTTL,
+		PrincipalCacheTTL: f.PrincipalCacheTTL, GroupPolicyResync: f.GroupPolicyResync,
 	}); err != nil {
 		return err
 	}

@@ -62,7 +62,9 @@ func run(m *testing.M) int {
 	logs, logger = logcapture.New(1)
 	ctrl.SetLogger(logger)
 	var err error
-	srv, err = adtest.Start(adtest.Options{Computers: fleetSize})
+	// SMB: the Group Policy story publishes to SYSVOL (one SMB-enabled DC per machine; adtest
+	// serialises them across test binaries).
+	srv, err = adtest.Start(adtest.Options{Computers: fleetSize, SMB: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -99,7 +101,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{Directories: dirs, SyncInterval: 2 * time.Second}); err != nil {
+	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{Directories: dirs, SyncInterval: 2 * time.Second, GroupPolicyResync: 2 * time.Second}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -121,11 +123,15 @@ func directories() (*directoryconfig.Set, error) {
 	if err := os.WriteFile(filepath.Join(creds, "password"), []byte(srv.BindPassword), 0o600); err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(creds, "gpo-password"), []byte(srv.GPOPassword), 0o600); err != nil {
+		return nil, err
+	}
 	doc := map[string]any{"directories": []any{map[string]any{
 		"name": "corp", "type": "activeDirectory", "credentialsDir": creds,
 		"settings": map[string]any{
 			"urls": []string{srv.LDAPSURL}, "caFile": srv.CAFile, "bindDN": srv.BindDN,
-			"searchBases": []string{"OU=Fleet," + srv.Base}, "pageSize": 7,
+			"searchBases": []string{"OU=Fleet," + srv.Base, "OU=Linked," + srv.Base}, "pageSize": 7,
+			"groupPolicy": map[string]any{"bindDN": srv.GPODN, "user": "fleetlaps-gpo", "domain": srv.Domain, "smbAddress": srv.SMBAddress},
 		},
 		"discovery": map[string]any{"enabled": true, "namespace": namespace, "searchBase": "OU=Fleet," + srv.Base},
 	}}}
