@@ -81,3 +81,15 @@ type SchemaReport struct {
 
 // WindowsLAPSReady is true when every Windows LAPS attribute the controller reads is present.
 func (r SchemaReport) WindowsLAPSReady() bool { return len(r.Missing) == 0 }
+
+// AssigningPublisher is a PolicyPublisher whose policies are assigned to directory groups
+// (Entra ID: spec.entra.assignToGroupIDs). PublishAssignedPolicy replaces the assignments.
+type AssigningPublisher interface {
+	PublishAssignedPolicy(ctx context.Context, name string, document []byte, groupIDs []string) (PublishedRef, error)
+}
+
+// TenantLAPSChecker is implemented by directories where LAPS is a tenant-wide switch (Entra ID's
+// device registration policy): false means devices cannot back up passwords at all.
+type TenantLAPSChecker interface {
+	TenantLAPSEnabled(ctx context.Context) (bool, error)
+}
