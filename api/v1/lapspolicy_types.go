@@ -80,6 +80,7 @@ type DayOfWeek string
 // +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || self.backupDirectory != 'EntraID'",message="policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
 // +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || !has(self.passwordComplexity) || self.passwordComplexity in ['LargeLetters', 'LargeAndSmallLetters', 'LargeAndSmallLettersAndNumbers', 'LargeAndSmallLettersNumbersAndSpecials']",message="passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
 // +kubebuilder:validation:XValidation:rule="(has(self.policyRoot) ? self.policyRoot != 'CSP' : self.backupDirectory == 'ActiveDirectory') || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
+// +kubebuilder:validation:XValidation:rule="!has(self.entra) || self.backupDirectory == 'EntraID'",message="entra applies only to backupDirectory EntraID (the policy is published to Intune)"
 // +kubebuilder:validation:XValidation:rule="!has(self.groupPolicy) || (self.backupDirectory != 'EntraID' && (has(self.policyRoot) ? self.policyRoot in ['GroupPolicy', 'LegacyLAPS'] : self.backupDirectory == 'ActiveDirectory'))",message="groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS (an unset policyRoot means GroupPolicy with backupDirectory ActiveDirectory) and not to backupDirectory EntraID"
 type LapsPolicySpec struct {
 	// BackupDirectory: where devices back up the password. Disabled turns Windows LAPS off and
@@ -104,6 +105,11 @@ type LapsPolicySpec struct {
 	// in a ConfigMap for an administrator to import.
 	// +optional
 	GroupPolicy *GroupPolicySettings `json:"groupPolicy,omitempty"`
+
+	// Entra configures the Intune configuration policy an EntraID policy is published as. Only
+	// for backupDirectory EntraID.
+	// +optional
+	Entra *EntraPolicySettings `json:"entra,omitempty"`
 
 	// Priority breaks ties between policies of the same root that select the same device: the
 	// higher priority wins, then the lexically smaller name.
@@ -251,6 +257,18 @@ type GroupPolicySettings struct {
 	// +listMapKey=target
 	// +optional
 	Links []GroupPolicyLink `json:"links,omitempty"`
+}
+
+// EntraPolicySettings say which devices the Intune configuration policy reaches.
+type EntraPolicySettings struct {
+	// AssignToGroupIDs are the object ids (GUIDs) of the Entra groups the Intune configuration
+	// policy is assigned to; Intune delivers it to the devices in them. Empty: the policy
+	// exists in Intune unassigned and reaches no device.
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:Pattern=`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+	// +listType=set
+	// +optional
+	AssignToGroupIDs []string `json:"assignToGroupIDs,omitempty"`
 }
 
 // GroupPolicyLink links the Group Policy object to one organizational unit or the domain.

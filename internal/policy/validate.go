@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 	_ "time/tzdata" // Validate and schedule must agree on zone names on every host.
 	"unicode/utf8"
@@ -123,6 +124,9 @@ func Validate(spec *lapsv1.LapsPolicySpec) field.ErrorList {
 	}
 	if g := spec.GroupPolicy; g != nil {
 		errs = append(errs, validateGroupPolicy(p.Child("groupPolicy"), g)...)
+	}
+	if e := spec.Entra; e != nil {
+		errs = append(errs, validateEntra(p.Child("entra"), spec.BackupDirectory, e)...)
 	}
 	if r := spec.Rotation; r != nil {
 		errs = append(errs, validateRotation(p.Child("rotation"), r)...)
@@ -287,4 +291,32 @@ func quoteJoin(list []string) string {
 		s += fmt.Sprintf("%q", v)
 	}
 	return s
+}
+
+const msgEntraOnly = "entra applies only to backupDirectory EntraID (the policy is published to Intune)"
+
+var groupIDRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// validateEntra checks spec.entra as the CRD schema does: EntraID only, at most 100 group ids,
+// each a GUID, no duplicates (case-insensitive, as Entra compares object ids).
+func validateEntra(p *field.Path, bd lapsv1.BackupDirectory, e *lapsv1.EntraPolicySettings) field.ErrorList {
+	var errs field.ErrorList
+	if bd != lapsv1.BackupDirectoryEntraID {
+		errs = append(errs, field.Invalid(p, string(bd), msgEntraOnly))
+	}
+	gp := p.Child("assignToGroupIDs")
+	if len(e.AssignToGroupIDs) > 100 {
+		errs = append(errs, field.TooMany(gp, len(e.AssignToGroupIDs), 100))
+	}
+	seen := map[string]bool{}
+	for i, g := range e.AssignToGroupIDs {
+		switch {
+		case !groupIDRE.MatchString(g):
+			errs = append(errs, field.Invalid(gp.Index(i), g, "must be an Entra group object id (a GUID)"))
+		case seen[strings.ToLower(g)]:
+			errs = append(errs, field.Duplicate(gp.Index(i), g))
+		}
+		seen[strings.ToLower(g)] = true
+	}
+	return errs
 }

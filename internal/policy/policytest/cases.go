@@ -216,6 +216,13 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should admit every policyRoot: LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS)), Valid: true},
 	{Name: "should reject an unknown policyRoot", Spec: ad(root("Registry")), FieldContains: "policyRoot"},
 
+	{Name: "should admit entra.assignToGroupIDs on EntraID", Spec: entra(groups("11111111-2222-3333-4444-555555555555", "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee")), Valid: true},
+	{Name: "should admit an empty entra on EntraID (published unassigned)", Spec: entra(groups()), Valid: true},
+	{Name: "CEL: should reject entra on ActiveDirectory", Spec: ad(groups("11111111-2222-3333-4444-555555555555")), FieldContains: "entra applies only to backupDirectory EntraID"},
+	{Name: "should reject a group id that is not a GUID", Spec: entra(groups("workstations")), FieldContains: "assignToGroupIDs"},
+	{Name: "should reject a duplicate group id", Spec: entra(groups("11111111-2222-3333-4444-555555555555", "11111111-2222-3333-4444-555555555555")), FieldContains: "assignToGroupIDs"},
+	{Name: "should reject more than 100 group ids", Spec: entra(groups(manyGroups(101)...)), FieldContains: "assignToGroupIDs"},
+
 	{Name: "should admit groupPolicy on ActiveDirectory without a root (derived root GroupPolicy)", Spec: ad(gpo("", link("OU=Workstations,DC=corp,DC=example", true))), Valid: true},
 	{Name: "should admit groupPolicy with policyRoot LegacyLAPS", Spec: ad(root(lapsv1.PolicyRootLegacyLAPS), gpo("Legacy LAPS", link("DC=corp,DC=example", false))), Valid: true},
 	{Name: "should admit groupPolicy on a Disabled policy with policyRoot GroupPolicy", Spec: spec(lapsv1.BackupDirectoryDisabled, root(lapsv1.PolicyRootGroupPolicy), gpo("")), Valid: true},
@@ -376,4 +383,16 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "CEL: should admit DSRM backup on ActiveDirectory without a root (derived root GroupPolicy)", Spec: ad(dsrm(true)), Valid: true},
 	{Name: "CEL: should reject DSRM backup on Disabled without a root (derived root CSP)", Spec: spec(lapsv1.BackupDirectoryDisabled, dsrm(true)), FieldContains: "adBackupDSRMPassword"},
 	{Name: "CEL: should admit DSRM backup false through CSP", Spec: ad(root(lapsv1.PolicyRootCSP), dsrm(false)), Valid: true},
+}
+
+func groups(ids ...string) func(*lapsv1.LapsPolicySpec) {
+	return func(s *lapsv1.LapsPolicySpec) { s.Entra = &lapsv1.EntraPolicySettings{AssignToGroupIDs: ids} }
+}
+
+func manyGroups(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+	}
+	return out
 }
