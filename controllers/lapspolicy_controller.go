@@ -84,6 +84,7 @@ type policyScope struct {
 	// gpoDrift is set when the policy was published as a Group Policy object.
 	gpoDrift     *gpoDrift
 	requeueAfter time.Duration
+	tenant       tenantLAPS
 }
 
 // Reconcile: validate → directory → resolvePrincipal → render → publish → count. It stops at
@@ -112,6 +113,7 @@ func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 		r.reconcileRender,
 		r.reconcilePublish,
 		r.reconcileCounts,
+		r.reconcileTenantLAPS,
 	} {
 		if err = step(ctx, s); err != nil {
 			break
@@ -132,6 +134,10 @@ func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Requ
 	wait := s.requeueAfter
 	if s.principal.applicable && r.Principals.TTL() > 0 && (wait == 0 || r.Principals.TTL() < wait) {
 		wait = r.Principals.TTL()
+	}
+	if s.tenant.applicable && !s.tenant.enabled && (wait == 0 || tenantRecheck < wait) {
+		// Nothing announces the tenant's LAPS switch being turned on: look again.
+		wait = tenantRecheck
 	}
 	return reconcile.Result{RequeueAfter: wait}, nil
 }
@@ -197,6 +203,7 @@ func (r *LapsPolicyReconciler) reconcileRender(_ context.Context, s *policyScope
 		fmt.Fprintf(h, "%s\x00%d\x00", a.Name, len(a.Data))
 		h.Write(a.Data)
 	}
+	hashAssignment(h, &s.policy.Spec)
 	s.artefacts, s.hash = arts, hex.EncodeToString(h.Sum(nil))[:16]
 	return nil
 }
@@ -235,7 +242,7 @@ func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policySc
 		if !ok {
 			return stalled("RenderFailed", fmt.Errorf("policy root %s renders no Intune document; EntraID policies need policyRoot CSP", effectiveSettings(&p.Spec).PolicyRoot))
 		}
-		ref, err := s.entry.Directory.(directory.PolicyPublisher).PublishPolicy(ctx, p.Namespace+"-"+p.Name, doc)
+		ref, err := publishIntune(ctx, s.entry.Directory, p, doc)
 		if err != nil {
 			s.pushErr = err
 			return fmt.Errorf("publishing policy: %w", err)

@@ -36,6 +36,7 @@ const (
 var policyReadyDeps = []conditions.Dependency{
 	{Type: lapsv1.ConditionPolicyPushed},
 	{Type: lapsv1.ConditionPrincipalResolved, Optional: true},
+	{Type: lapsv1.ConditionTenantLAPSEnabled, Optional: true},
 }
 
 func updatePolicyStatus(s *policyScope, now time.Time, err error) {
@@ -70,6 +71,8 @@ func updatePolicyStatus(s *policyScope, now time.Time, err error) {
 	default:
 		set(lapsv1.ConditionPrincipalResolved, metav1.ConditionUnknown, ReasonResolveFailed, "could not resolve the principal: "+string(directory.KindOf(s.principal.err)))
 	}
+
+	setTenantLAPSCondition(s, set)
 
 	readyReason, readyMsg := ReasonPublished, "policy is published"
 	switch {

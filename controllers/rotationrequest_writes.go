@@ -131,6 +131,12 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 			continue
 		}
 		ref := dirsync.TargetOf(rec)
+		if id := d.Spec.Identity.EntraID; id != nil && ref.ManagedDeviceID == "" {
+			// Until the backend has looked the device up, the record has no Intune id to compare
+			// the spec's with: the backend compares it with its own lookup and refuses a
+			// disagreement without a call (the action never goes to the spec's id).
+			ref.ManagedDeviceID = id.ManagedDeviceID
+		}
 		wctx, cancel := context.WithTimeout(ctx, schedule.WriteTimeout)
 		err = e.Directory.RequestRotation(wctx, ref, res.RequestedAt.Time)
 		cancel()
@@ -157,6 +163,9 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 		res.LastFailureTime = nil
 		res.WrittenAt = mtime(s.now)
 		res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
+		if e.Directory.Type() == directory.TypeEntraID {
+			res.Message = "Intune rotate action sent; waiting for the device to check in and back up a new password"
+		}
 		metrics.Rotations.WithLabelValues("requested").Inc()
 		if r.Recorder != nil {
 			r.Recorder.Eventf(d, s.req, "Normal", "RotationRequested", "RequestRotation",

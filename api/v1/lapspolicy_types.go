@@ -407,6 +407,10 @@ const (
 	// ConditionGPODrift is abnormal-true: True says the last reconcile found the Group Policy
 	// object edited outside the controller (and names what differed) and restored it.
 	ConditionGPODrift = "GPODrift"
+	// ConditionTenantLAPSEnabled (EntraID only): the Entra tenant allows devices to back up
+	// LAPS passwords (device settings: Microsoft Entra Local Administrator Password Solution).
+	// False, reason TenantLAPSDisabled, makes Ready False: no device can back up.
+	ConditionTenantLAPSEnabled = "TenantLAPSEnabled"
 )
 
 // +kubebuilder:object:root=true
