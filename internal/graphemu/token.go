@@ -69,12 +69,14 @@ func (s *Server) checkClientCredential(secret, assertionType, assertion string) 
 	switch {
 	case secret != "":
 		if s.opts.ClientSecret == "" || secret != s.opts.ClientSecret {
+			//lint:ignore ST1005 the token endpoint's own error_description, word for word
 			return errors.New("Invalid client secret provided.")
 		}
 		return nil
 	case assertionType == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" && assertion != "":
 		return s.checkAssertion(assertion)
 	}
+	//lint:ignore ST1005 the token endpoint's own error_description, word for word
 	return errors.New("The request body must contain client_secret or client_assertion.")
 }
 

@@ -51,13 +51,13 @@ func (b *Backend) classify(op, perm string, err error) error {
 		detail := odataDetail(err)
 		switch {
 		case status == 401:
-			return directory.NewError(directory.ErrAuthFailed, b.cfg.Name, op, fmt.Errorf("Graph refused the token (HTTP 401%s)", detail))
+			return directory.NewError(directory.ErrAuthFailed, b.cfg.Name, op, fmt.Errorf("the Graph API refused the token (HTTP 401%s)", detail))
 		case status == 403:
 			return directory.NewError(directory.ErrPermissionDenied, b.cfg.Name, op, fmt.Errorf("the application lacks the Graph application permission %s (HTTP 403%s); grant it with admin consent", perm, detail))
 		case status == 404:
 			return directory.NewError(directory.ErrNotFound, b.cfg.Name, op, fmt.Errorf("HTTP 404%s", detail))
 		case status == 429 || status == 503 || status == 504:
-			return directory.NewError(directory.ErrThrottled, b.cfg.Name, op, fmt.Errorf("Graph still asks to slow down after %d retries (HTTP %d%s)", MaxRetries, status, detail))
+			return directory.NewError(directory.ErrThrottled, b.cfg.Name, op, fmt.Errorf("the Graph API still asks to slow down after %d retries (HTTP %d%s)", MaxRetries, status, detail))
 		case status >= 500:
 			return directory.NewError(directory.ErrUnreachable, b.cfg.Name, op, fmt.Errorf("HTTP %d%s", status, detail))
 		default:

@@ -113,7 +113,7 @@ func (b *Backend) ManagedDeviceID(ctx context.Context, deviceID string) (string,
 		}
 	}
 	return "", directory.NewError(directory.ErrNotFound, b.cfg.Name, "findManagedDevice",
-		fmt.Errorf("Intune manages no device with azureADDeviceId %s (is the device enrolled?)", key))
+		fmt.Errorf("no Intune-managed device has azureADDeviceId %s (is the device enrolled?)", key))
 }
 
 // lastBackup reads one device's lastBackupDateTime (metadata only). Graph documents the
