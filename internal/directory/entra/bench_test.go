@@ -26,7 +26,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 			var ms0, ms1 runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms0)
-			listed0 := e.emu.Count("listCredentials")
+			listed0, throttled0 := e.emu.Count("listCredentials"), e.emu.Count("throttled")
 			b.ResetTimer()
 			for range b.N {
 				snap, err := e.dir.Snapshot(ctx)
@@ -41,6 +41,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 			runtime.ReadMemStats(&ms1)
 			perOp := float64(b.N)
 			b.ReportMetric(float64(e.emu.Count("listCredentials")-listed0)/perOp, "requests/op")
+			b.ReportMetric(float64(e.emu.Count("throttled")-throttled0)/perOp, "throttled/op")
 			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/perOp/n, "B/device")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/perOp/n, "allocs/device")
 		})
