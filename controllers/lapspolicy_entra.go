@@ -58,9 +58,10 @@ func hashAssignment(h hash.Hash, spec *lapsv1.LapsPolicySpec) {
 }
 
 // publishIntune publishes doc under the policy's namespaced name, assigned to its groups where
-// the directory assigns.
+// the directory assigns. The name is NAMESPACE/NAME: "/" appears in neither part, so two
+// namespaces can never name (and so find and update) the same directory-side policy.
 func publishIntune(ctx context.Context, d directory.Directory, p *lapsv1.LapsPolicy, doc []byte) (directory.PublishedRef, error) {
-	name := p.Namespace + "-" + p.Name
+	name := p.Namespace + "/" + p.Name
 	if ap, ok := d.(directory.AssigningPublisher); ok {
 		return ap.PublishAssignedPolicy(ctx, name, doc, groupIDs(&p.Spec))
 	}
