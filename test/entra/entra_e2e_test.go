@@ -216,13 +216,19 @@ func TestEntraEndToEnd(t *testing.T) {
 	var devices lapsv1.ManagedDeviceList
 	eventually(t, "devices discovered with conditions", 60*time.Second, func() (bool, string) {
 		_ = k8s.List(ctx, &devices, client.InNamespace(namespace))
-		current := 0
+		current, ready := 0, 0
+		var states []string
 		for _, d := range devices.Items {
-			if condition(d.Status.Conditions, lapsv1.ConditionPasswordCurrent) == "True/"+apimeta.FindStatusCondition(d.Status.Conditions, lapsv1.ConditionPasswordCurrent).Reason {
+			if apimeta.IsStatusConditionTrue(d.Status.Conditions, lapsv1.ConditionPasswordCurrent) {
 				current++
 			}
+			if apimeta.IsStatusConditionTrue(d.Status.Conditions, lapsv1.ConditionReady) {
+				ready++
+			}
+			states = append(states, d.Name+":"+condition(d.Status.Conditions, lapsv1.ConditionReady))
 		}
-		return len(devices.Items) == fleetSize && current == fleetSize, fmt.Sprintf("%d devices, %d PasswordCurrent", len(devices.Items), current)
+		return len(devices.Items) == fleetSize && current == fleetSize && ready == fleetSize,
+			fmt.Sprintf("%d devices, %d PasswordCurrent, %d Ready: %v", len(devices.Items), current, ready, states)
 	})
 	target := devices.Items[0]
 	for _, d := range devices.Items {
