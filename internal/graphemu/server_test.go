@@ -100,3 +100,38 @@ func TestStrictness(t *testing.T) {
 }
 
 func decode(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
+
+// A body on the rotate action (which takes none) and a settings-catalog policy off the LAPS
+// template are reported.
+func TestStrictness_Bodies(t *testing.T) {
+	rec := &recorder{}
+	s := New(rec, Options{})
+	defer s.Close()
+	s.AddFleet("pc", 1, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := client(s)
+	tok := token(t, s, c)
+	post := func(path, body string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	d, _ := s.DeviceState(s.order[0])
+	if st := post("/beta/deviceManagement/managedDevices/"+d.ManagedDeviceID+"/rotateLocalAdminPassword", `{"force":true}`); st != 400 ||
+		!strings.Contains(rec.all(), "a body") {
+		t.Fatalf("rotate with a body: status %d, violations %q", st, rec.all())
+	}
+	rec.got = nil
+	if st := post("/beta/deviceManagement/configurationPolicies", `{"name":"x","platforms":"windows10","technologies":"mdm","templateReference":{"templateId":"other_1"},"settings":[]}`); st != 400 ||
+		!strings.Contains(rec.all(), "templateReference.templateId") {
+		t.Fatalf("policy off the template: status %d, violations %q", st, rec.all())
+	}
+	if d, _ := s.DeviceState(d.ID); d.Rotations != 0 || len(s.Policies()) != 0 {
+		t.Fatalf("a refused request changed state: %d rotations, %d policies", d.Rotations, len(s.Policies()))
+	}
+}
