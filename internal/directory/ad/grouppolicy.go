@@ -241,7 +241,7 @@ func (d *Directory) PublishGroupPolicy(ctx context.Context, gpo directory.GroupP
 	res.Version = obs.Version
 	if !plan.Empty() {
 		res.Differences = append(res.Differences, plan.Differences...)
-		if err := s.applyTemplate(share, guid, plan, gpo.RegistryPol); err != nil {
+		if err := s.applyTemplate(share, guid, plan, gpo.RegistryPol, obs.GPTINI == nil); err != nil {
 			return res, err
 		}
 		if plan.WriteVersion {
@@ -301,10 +301,20 @@ func (s *gpoSession) create(gpo directory.GroupPolicyObject) (string, error) {
 
 // applyTemplate writes in the order a client can never misread: Registry.pol, then GPT.INI,
 // then the container's attributes and versionNumber.
-func (s *gpoSession) applyTemplate(share *smb2.Share, guid string, plan grouppolicy.Plan, registryPol []byte) error {
+func (s *gpoSession) applyTemplate(share *smb2.Share, guid string, plan grouppolicy.Plan, registryPol []byte, newFolder bool) error {
 	const op = "publishGroupPolicy"
 	sysvolRight := `write on the SYSVOL Policies folder \\` + s.realm + `\sysvol\` + s.realm + `\Policies`
 	dir := s.templateDir(guid)
+	if newFolder {
+		// The folder's ACL is derived from the container's, before any file is written into it
+		// (files inherit it), as Group Policy tools keep the two halves' permissions in step.
+		if err := share.MkdirAll(dir, 0o755); err != nil {
+			return s.smbFail(op, sysvolRight, err)
+		}
+		if err := s.copyACLToFolder(share, guid); err != nil {
+			return err
+		}
+	}
 	if plan.WriteRegistryPol || plan.WriteVersion {
 		for _, sub := range []string{dir + `\Machine`, dir + `\User`} {
 			if err := share.MkdirAll(sub, 0o755); err != nil {
@@ -342,6 +352,38 @@ func (s *gpoSession) applyTemplate(share *smb2.Share, guid string, plan grouppol
 	}
 	return nil
 }
+
+// sdFlagsOwnerGroupDACL is the LDAP_SERVER_SD_FLAGS control asking for owner, group and DACL
+// only (the SACL needs a right the publishing account does not have): BER SEQUENCE { INTEGER 7 }.
+var sdFlagsOwnerGroupDACL = ldap.NewControlString("1.2.840.113556.1.4.801", true, "\x30\x03\x02\x01\x07")
+
+// copyACLToFolder sets the template folder's DACL from the container's security descriptor.
+// Owner and group are left as SMB set them: the account created both halves, so both have it as
+// owner, and changing them would need take-ownership, a right the account does not hold (as
+// owner it may read and write the DACLs).
+func (s *gpoSession) copyACLToFolder(share *smb2.Share, guid string) error {
+	const op = "publishGroupPolicy"
+	res, err := s.conn.Search(ldap.NewSearchRequest(s.gpoDN(guid), ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"nTSecurityDescriptor"}, []ldap.Control{sdFlagsOwnerGroupDACL}))
+	if err != nil || len(res.Entries) != 1 {
+		return s.ldapFail(op, "read control on its own Group Policy object "+s.gpoDN(guid), errors.Join(err, errors.New("no security descriptor returned")))
+	}
+	ds := res.Entries[0].GetRawAttributeValue("nTSecurityDescriptor")
+	fsd, err := grouppolicy.FolderSecurityDescriptor(ds)
+	if err != nil {
+		return s.d.fail(op, directory.ErrBadData, fmt.Errorf("security descriptor of %s: %w", s.gpoDN(guid), err))
+	}
+	if err := share.SetSecurityInfoRaw(s.templateDir(guid), smb2.DACLSecurityInformation, rawSD(fsd)); err != nil {
+		return s.smbFail(op, `write DACL on its own folder in the SYSVOL Policies folder \\`+s.realm+`\sysvol\`+s.realm+`\Policies`, err)
+	}
+	return nil
+}
+
+// rawSD hands a binary security descriptor to go-smb2 as it is.
+type rawSD []byte
+
+func (r rawSD) Size() int          { return len(r) }
+func (r rawSD) Encode(dest []byte) { copy(dest, r) }
 
 // syncLinks makes the object linked exactly at links: each target gets one enabled entry with
 // the declared enforcement, and entries on other containers inside the search bases are removed.

@@ -80,6 +80,11 @@ func TestGroupPolicy_Lifecycle(t *testing.T) {
 		if ext := adminRead(t, gpoDN(wsGUID), "gPCMachineExtensionNames"); !strings.Contains(ext, "{35378EAC-683F-11D2-A89A-00C04FBBCFA2}") {
 			t.Errorf("gPCMachineExtensionNames = %q", ext)
 		}
+		// aclcheck compares every GPO's SYSVOL folder ACL with the one derived from its
+		// container's security descriptor, and fails on the first mismatch.
+		if out, err := srv.SambaTool("gpo", "aclcheck"); err != nil {
+			t.Errorf("samba-tool gpo aclcheck: %v\n%s", err, out)
+		}
 	})
 
 	t.Run("should publish a LegacyLAPS policy with an enforced link", func(t *testing.T) {
