@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	eventsv1 "k8s.io/api/events/v1"
@@ -62,6 +63,21 @@ func getPolicy(t *testing.T, name string) *lapsv1.LapsPolicy {
 	return p
 }
 
+// highestUSN is the DC's highestCommittedUSN: unchanged means nothing was written to AD.
+func highestUSN(t *testing.T) string {
+	t.Helper()
+	conn, err := srv.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest("", ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"highestCommittedUSN"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Entries[0].GetAttributeValue("highestCommittedUSN")
+}
+
 func gpoFixture(t *testing.T) (workstations string) {
 	t.Helper()
 	conn, err := srv.Admin()
@@ -115,6 +131,17 @@ func TestGroupPolicy_FromManifestThroughTheControllers(t *testing.T) {
 	}
 	if p := getPolicy(t, "gpo-workstations"); p.Spec.PolicyRoot != "" || apimeta.FindStatusCondition(p.Status.Conditions, lapsv1.ConditionGPODrift) == nil {
 		t.Errorf("policyRoot %q was defaulted by the schema, or GPODrift missing: %+v", p.Spec.PolicyRoot, p.Status.Conditions)
+	}
+
+	// Idle: the controller compares the GPO every resync (2s here) and writes nothing to AD
+	// (highestCommittedUSN unchanged) nor to SYSVOL (GPT.INI's version unchanged).
+	usn := highestUSN(t)
+	time.Sleep(5 * time.Second)
+	if after := highestUSN(t); after != usn {
+		t.Errorf("highestCommittedUSN moved from %s to %s while the policy was idle", usn, after)
+	}
+	if pub, _ := publishedGPO(getPolicy(t, "gpo-workstations")); pub.Version != 1 {
+		t.Errorf("idle resyncs changed the version: %+v", pub)
 	}
 
 	apply(t, gpoManifest("gpo-workstations", 21, ws))
