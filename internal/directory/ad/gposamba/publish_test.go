@@ -131,8 +131,10 @@ func TestGroupPolicy_Lifecycle(t *testing.T) {
 		}
 	})
 
-	t.Run("should bump the version once in both places when a setting changes", func(t *testing.T) {
-		changed := declared(t, "workstations", adSpec(lapsv1.PolicyRootGroupPolicy, 21), directory.GroupPolicyLink{Target: workstationsOU})
+	t.Run("should bump the version once in both places when a setting changes or goes", func(t *testing.T) {
+		spec := adSpec(lapsv1.PolicyRootGroupPolicy, 21)
+		spec.AdministratorAccountName = nil // removed from the manifest: gone from Registry.pol
+		changed := declared(t, "workstations", spec, directory.GroupPolicyLink{Target: workstationsOU})
 		res, err := d.PublishGroupPolicy(ctx, changed)
 		if err != nil || res.Version != 2 {
 			t.Fatalf("update: %+v, %v", res, err)
@@ -141,8 +143,12 @@ func TestGroupPolicy_Lifecycle(t *testing.T) {
 		if string(ini) != "[General]\r\nVersion=2\r\n" || adminRead(t, gpoDN(wsGUID), "versionNumber") != "2" {
 			t.Errorf("GPT.INI %q, versionNumber %s", ini, adminRead(t, gpoDN(wsGUID), "versionNumber"))
 		}
-		if v := values(backupRegistryPol(t, wsGUID))["PasswordAgeDays"]; v != 21 {
-			t.Errorf("PasswordAgeDays = %v after the update", v)
+		after := values(backupRegistryPol(t, wsGUID))
+		if after["PasswordAgeDays"] != 21 {
+			t.Errorf("PasswordAgeDays = %v after the update", after["PasswordAgeDays"])
+		}
+		if v, ok := after["AdministratorAccountName"]; ok {
+			t.Errorf("AdministratorAccountName = %v still in Registry.pol after it left the manifest", v)
 		}
 		ws = changed
 	})
