@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -18,6 +19,10 @@ const fleetSize = 1500
 var srv *adtest.Server
 
 func TestMain(m *testing.M) {
+	if fuzzingOnly() {
+		// The fuzz targets need no server; fuzz workers run TestMain too.
+		os.Exit(m.Run())
+	}
 	s, err := adtest.Start(adtest.Options{Computers: fleetSize})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -36,6 +41,18 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping samba:", err)
 	}
 	os.Exit(code)
+}
+
+// fuzzingOnly says whether this process only fuzzes: a fuzz worker, or `go test -run '^$' -fuzz`.
+func fuzzingOnly() bool {
+	flag.Parse()
+	get := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return get("test.fuzzworker") == "true" || (get("test.fuzz") != "" && get("test.run") == "^$")
 }
 
 // Special computers outside OU=Fleet, in OU=Special.
