@@ -60,6 +60,42 @@ test: packages ## Run every test: unit, envtest (real kube-apiserver), Samba AD 
 	@assets=$$(hack/envtest-assets.sh | tail -1); \
 	echo "KUBEBUILDER_ASSETS=$$assets"; \
 	KUBEBUILDER_ASSETS=$$assets go test $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Every fuzz target (package:Target), each run for FUZZTIME on its seed corpus plus what it
+# generates. FUZZTIME counts executions (a second or two each here): a duration also bounds the
+# baseline pass over the cached corpus, which fails with "context deadline exceeded" once that
+# corpus outgrows it on a busy machine. Inputs it finds failing land in the package's testdata/fuzz/ (commit those small
+# files as regression seeds); the generated corpus stays in the Go build cache. A package whose
+# TestMain starts a server must skip it for fuzz-only runs (fuzz workers run TestMain too, and
+# are killed without its cleanup): internal/report's FuzzDecode is left out until it does.
+FUZZTIME ?= 5000x
+FUZZ_TARGETS := \
+	./internal/adsyntax:FuzzParseFiletime \
+	./internal/adsyntax:FuzzParseGUID \
+	./internal/adsyntax:FuzzParseSID \
+	./internal/adsyntax:FuzzParseEncryptedPasswordHeader \
+	./internal/directory/ad:FuzzParseReplPropertyMetaData \
+	./internal/directory/ad:FuzzParseEntry \
+	./internal/directory/ad:FuzzOpenFromSettings \
+	./internal/directoryconfig:FuzzParse \
+	./internal/dn:FuzzWithin \
+	./internal/ldapserver:FuzzFilter \
+	./internal/render:FuzzParseRegistryPol \
+	./internal/render:FuzzRenderStrings \
+	./internal/schedule:FuzzNextAttention \
+	./internal/schedule:FuzzWindowAt \
+	./internal/schedule:FuzzNextWrite \
+	./internal/webhook:FuzzRequestedBy \
+	./internal/webhook:FuzzRotateRequester
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME (default 5000 executions each).
+	@assets=$$(hack/envtest-assets.sh | tail -1); log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		KUBEBUILDER_ASSETS=$$assets go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg >$$log 2>&1 || { cat $$log; exit 1; }; \
+	done
 
 # Fleet sizes and flags of the whole-system benchmark (cmd/demo --bench). A 24h window
 # (--bench-window 24h) includes the daily rotation wave; 100000 devices do not fit 2 cores.
