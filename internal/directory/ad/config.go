@@ -141,8 +141,12 @@ func (c Config) Validate() error {
 	if len(c.URLs) == 0 {
 		bad("urls", "at least one domain controller URL is required")
 	}
+	schemes := map[string]bool{}
 	for i, raw := range c.URLs {
 		u, err := url.Parse(raw)
+		if err == nil {
+			schemes[u.Scheme] = true
+		}
 		switch {
 		case err != nil:
 			bad(fmt.Sprintf("urls[%d]", i), "not a URL: %v", err)
@@ -159,6 +163,11 @@ func (c Config) Validate() error {
 		default:
 			bad(fmt.Sprintf("urls[%d]", i), "scheme %q is not ldap or ldaps", u.Scheme)
 		}
+	}
+	if schemes["ldap"] && schemes["ldaps"] {
+		// One connection has one transport: a fallback from ldaps:// to ldap:// would quietly
+		// drop TLS (or StartTLS) for some domain controllers.
+		bad("urls", "mixes ldaps:// and ldap:// URLs; use one scheme for every domain controller")
 	}
 	if c.InsecureNoTLS && c.StartTLS {
 		bad("insecureNoTLS", "cannot be combined with startTLS")

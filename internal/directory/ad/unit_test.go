@@ -73,6 +73,9 @@ func TestConfigValidate(t *testing.T) {
 		"should reject an empty search base":           {mut: func(c *Config) { c.SearchBases = []string{""} }, wantField: "searchBases[0]"},
 		"should reject a missing name":                 {mut: func(c *Config) { c.Name = "" }, wantField: "name"},
 		"should reject a negative timeout":             {mut: func(c *Config) { c.Timeout = Duration{-time.Second} }, wantField: "timeout"},
+		"should reject ldaps and ldap URLs mixed": {mut: func(c *Config) {
+			c.URLs, c.InsecureNoTLS = []string{"ldaps://dc1:636", "ldap://dc2:389"}, true
+		}, wantField: "urls"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
