@@ -26,6 +26,12 @@ const (
 	ErrNotFound ErrorKind = "NotFound"
 	// ErrThrottled: the directory asked the caller to slow down.
 	ErrThrottled ErrorKind = "Throttled"
+	// ErrCertificateInvalid: the server's TLS certificate failed verification (expired, issued
+	// for another host name, or signed by a CA the connection does not trust).
+	ErrCertificateInvalid ErrorKind = "CertificateInvalid"
+	// ErrBindSuspended: binds were refused, and the connection stopped sending more until the
+	// password file changes or the hour's budget frees, so the account is not locked out.
+	ErrBindSuspended ErrorKind = "BindSuspended"
 	// ErrInvalidConfig: the connection configuration is unusable.
 	ErrInvalidConfig ErrorKind = "InvalidConfig"
 	// ErrOutOfScope: the target is not an object of the connection: its DN lies outside the

@@ -8,11 +8,13 @@
 package ad
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net"
 	"net/url"
@@ -48,9 +50,12 @@ type Directory struct {
 	log     logr.Logger
 	now     func() time.Time
 	backoff time.Duration
-	roots   *x509.CertPool
+	// pemRoots are the inline CAs (caPEM); a caFile is re-read for every new connection, so a
+	// rotated CA bundle is used without a restart.
+	pemRoots *x509.CertPool
 
 	mu     sync.Mutex
+	binds  bindGuard
 	conn   *ldap.Conn
 	connTo string
 	dc     dcInfo
@@ -96,17 +101,9 @@ func New(cfg Config, opts Options) (*Directory, error) {
 	if d.backoff == 0 {
 		d.backoff = 200 * time.Millisecond
 	}
-	if cfg.CAFile != "" || cfg.CAPEM != "" {
-		pem := []byte(cfg.CAPEM)
-		if cfg.CAFile != "" {
-			b, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, directory.NewError(directory.ErrInvalidConfig, cfg.Name, "configure", err)
-			}
-			pem = b
-		}
-		d.roots = x509.NewCertPool()
-		d.roots.AppendCertsFromPEM(pem)
+	if cfg.CAPEM != "" {
+		d.pemRoots = x509.NewCertPool()
+		d.pemRoots.AppendCertsFromPEM([]byte(cfg.CAPEM))
 	}
 	return d, nil
 }
@@ -148,6 +145,9 @@ func (d *Directory) failClassified(op string, err error) error {
 
 // classify maps go-ldap and network errors to directory error kinds.
 func classify(err error) directory.ErrorKind {
+	if certificateInvalid(err) {
+		return directory.ErrCertificateInvalid
+	}
 	var le *ldap.Error
 	if errors.As(err, &le) {
 		switch le.ResultCode {
@@ -174,6 +174,27 @@ func classify(err error) directory.ErrorKind {
 	// Dial and TLS failures (a wrong CA fails closed here), timeouts, cancellation and result
 	// codes not listed above: no usable server.
 	return directory.ErrUnreachable
+}
+
+// errCertificateVerification marks a StartTLS handshake that failed verifying the certificate.
+var errCertificateVerification = errors.New("certificate verification failed")
+
+// certificateInvalid says whether err is a failed verification of the server's certificate.
+func certificateInvalid(err error) bool {
+	if errors.Is(err, errCertificateVerification) {
+		return true
+	}
+	var (
+		invalid  x509.CertificateInvalidError
+		host     x509.HostnameError
+		unknown  x509.UnknownAuthorityError
+		verify   *tls.CertificateVerificationError
+		invalidP *x509.CertificateInvalidError
+		hostP    *x509.HostnameError
+		unknownP *x509.UnknownAuthorityError
+	)
+	return errors.As(err, &invalid) || errors.As(err, &host) || errors.As(err, &unknown) || errors.As(err, &verify) ||
+		errors.As(err, &invalidP) || errors.As(err, &hostP) || errors.As(err, &unknownP)
 }
 
 // isConnectionLost says whether err means the connection is gone (retry on another one). go-ldap
@@ -203,7 +224,13 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 	if err != nil {
 		return directory.NewError(directory.ErrInvalidConfig, d.cfg.Name, "connect", err)
 	}
+	if until, suspended := d.binds.suspended(d.now(), password); suspended {
+		return directory.NewError(directory.ErrBindSuspended, d.cfg.Name, "bind", fmt.Errorf(
+			"%d binds as %s were refused within an hour; no bind is sent until %s or until the password file changes",
+			bindBudget, d.cfg.BindDN, until.UTC().Format(time.RFC3339)))
+	}
 	var errs []error
+	certErr := false
 	for _, raw := range d.cfg.URLs {
 		if err := ctx.Err(); err != nil {
 			return directory.NewError(directory.ErrUnreachable, d.cfg.Name, "connect", err)
@@ -212,6 +239,7 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 		if err != nil {
 			d.log.V(1).Info("domain controller unreachable", "url", raw, "error", err.Error())
 			errs = append(errs, fmt.Errorf("%s: %w", raw, err))
+			certErr = certErr || certificateInvalid(err)
 			continue
 		}
 		conn.SetTimeout(d.cfg.Timeout.Duration)
@@ -220,11 +248,13 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 			kind := classify(err)
 			if kind == directory.ErrAuthFailed {
 				// The same credentials would fail on every DC of the domain.
+				d.binds.refused(d.now(), password)
 				return directory.NewError(kind, d.cfg.Name, "bind", fmt.Errorf("%s as %s: %w", raw, d.cfg.BindDN, err))
 			}
 			errs = append(errs, fmt.Errorf("%s: bind: %w", raw, err))
 			continue
 		}
+		d.binds.accepted()
 		d.conn, d.connTo = conn, raw
 		info, err := d.readDCInfoLocked()
 		if err != nil {
@@ -236,7 +266,28 @@ func (d *Directory) connectLocked(ctx context.Context) error {
 		d.log.V(1).Info("connected", "url", raw, "dsServiceName", info.dsServiceName)
 		return nil
 	}
+	if certErr {
+		// Say why rather than "unreachable": only a certificate or trust change helps.
+		return directory.NewError(directory.ErrCertificateInvalid, d.cfg.Name, "connect", errors.Join(errs...))
+	}
 	return directory.NewError(directory.ErrUnreachable, d.cfg.Name, "connect", errors.Join(errs...))
+}
+
+// roots returns the CAs trusted for the DCs' certificates (nil: the system roots). A caFile is
+// read at every new connection.
+func (d *Directory) roots() (*x509.CertPool, error) {
+	if d.cfg.CAFile == "" {
+		return d.pemRoots, nil
+	}
+	b, err := os.ReadFile(d.cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("caFile: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("caFile: %s holds no PEM certificate", d.cfg.CAFile)
+	}
+	return pool, nil
 }
 
 func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
@@ -244,7 +295,11 @@ func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	tc := &tls.Config{RootCAs: d.roots, MinVersion: tls.VersionTLS12, ServerName: d.cfg.TLSServerName}
+	roots, err := d.roots()
+	if err != nil {
+		return nil, err
+	}
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, ServerName: d.cfg.TLSServerName}
 	if tc.ServerName == "" {
 		tc.ServerName = u.Hostname()
 	}
@@ -264,6 +319,10 @@ func (d *Directory) dial(ctx context.Context, raw string) (*ldap.Conn, error) {
 	if u.Scheme == "ldap" && d.cfg.StartTLS {
 		if err := conn.StartTLS(tc); err != nil {
 			_ = conn.Close()
+			if strings.Contains(err.Error(), "tls: failed to verify certificate") {
+				// go-ldap formats the handshake error with %v, losing its type: keep its meaning.
+				return nil, fmt.Errorf("StartTLS: %w: %w", errCertificateVerification, err)
+			}
 			return nil, fmt.Errorf("StartTLS: %w", err)
 		}
 	}
@@ -437,19 +496,36 @@ func (d *Directory) pagedSearch(conn *ldap.Conn, base, filter string, each func(
 	req := ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0,
 		int(d.cfg.Timeout.Seconds()), false, filter, searchAttributes, []ldap.Control{paging})
 	trips := 0
+	// A server that repeats a page (Samba legitimately repeats its cookie, so the entries
+	// tell) would page forever: a page that brings no entry not seen before in this search,
+	// or an empty page with the same cookie again, is bad data.
+	seen := map[uint64]struct{}{}
+	var lastCookie []byte
 	for {
 		res, err := conn.Search(req)
 		trips++
 		if err != nil {
 			return trips, err
 		}
+		fresh := 0
 		for _, e := range res.Entries {
+			h := fnv.New64a()
+			_, _ = h.Write([]byte(strings.ToLower(e.DN)))
+			if _, dup := seen[h.Sum64()]; !dup {
+				seen[h.Sum64()] = struct{}{}
+				fresh++
+			}
 			each(e)
 		}
 		ctl, ok := ldap.FindControl(res.Controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
 		if !ok || len(ctl.Cookie) == 0 {
 			return trips, nil
 		}
+		if (len(res.Entries) > 0 && fresh == 0) || (len(res.Entries) == 0 && bytes.Equal(ctl.Cookie, lastCookie)) {
+			return trips, directory.NewError(directory.ErrBadData, d.cfg.Name, "snapshot",
+				fmt.Errorf("the server repeated a page (paging cookie and entries) after %d pages under %s", trips, base))
+		}
+		lastCookie = bytes.Clone(ctl.Cookie)
 		paging.SetCookie(ctl.Cookie)
 	}
 }

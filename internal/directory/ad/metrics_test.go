@@ -40,8 +40,8 @@ func TestMetricsInControllerRuntimeRegistry(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		"fleetlaps_directory_entries_total":                     fleetSize,
-		"fleetlaps_directory_errors_total/DirectoryUnreachable": 1,
+		"fleetlaps_directory_entries_total":                   fleetSize,
+		"fleetlaps_directory_errors_total/CertificateInvalid": 1,
 	}
 	for k, v := range want {
 		if got[k] != v {

@@ -485,11 +485,11 @@ func TestTLSAndCredentials(t *testing.T) {
 			fleetBase(c)
 			c.URLs, c.StartTLS = []string{srv.LDAPURL}, true
 		}},
-		"should fail closed over LDAPS with a wrong CA": {mut: func(c *Config) { c.CAFile = srv.WrongCAFile }, want: directory.ErrUnreachable},
+		"should fail closed over LDAPS with a wrong CA": {mut: func(c *Config) { c.CAFile = srv.WrongCAFile }, want: directory.ErrCertificateInvalid},
 		"should fail closed over StartTLS with a wrong CA": {mut: func(c *Config) {
 			c.URLs, c.StartTLS, c.CAFile = []string{srv.LDAPURL}, true, srv.WrongCAFile
-		}, want: directory.ErrUnreachable},
-		"should fail closed with the system roots": {mut: func(c *Config) { c.CAFile = "" }, want: directory.ErrUnreachable},
+		}, want: directory.ErrCertificateInvalid},
+		"should fail closed with the system roots": {mut: func(c *Config) { c.CAFile = "" }, want: directory.ErrCertificateInvalid},
 		"should fail over to the next DC in order": {mut: func(c *Config) {
 			fleetBase(c)
 			c.URLs = []string{"ldaps://127.0.0.1:1", srv.LDAPSURL}
