@@ -30,6 +30,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 	"github.com/fleetlaps/fleetlaps/internal/principalcache"
 	"github.com/fleetlaps/fleetlaps/internal/report"
+	"github.com/fleetlaps/fleetlaps/internal/shard"
 	fleetwebhook "github.com/fleetlaps/fleetlaps/internal/webhook"
 )
 
@@ -68,9 +69,11 @@ type Flags struct {
 	ReportAddr           string
 	ReportCertDir        string
 	ReportTokenNamespace string
-	ReportMaxSkew        time.Duration
-	ReportRatePerMinute  float64
-	ReportBurst          int
+	// ShardNamespace holds the shard registration Leases (empty: no registration).
+	ShardNamespace      string
+	ReportMaxSkew       time.Duration
+	ReportRatePerMinute float64
+	ReportBurst         int
 }
 
 // ParseFlags reads flags from args.
@@ -94,6 +97,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.DurationVar(&f.ReportMaxSkew, "report-max-skew", report.DefaultMaxSkew, "Largest difference between an agent's clock and the manager's that a report may show.")
 	fs.Float64Var(&f.ReportRatePerMinute, "report-rate-per-minute", report.DefaultRatePerMinute, "Reports per minute each device may send (beyond the burst).")
 	fs.IntVar(&f.ReportBurst, "report-burst", report.DefaultBurst, "Reports a device may send at once before the rate applies.")
+	fs.StringVar(&f.ShardNamespace, "shard-registration-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the shard registration Leases: a manager whose --shard-selector overlaps a running shard's refuses to start (default: $POD_NAMESPACE; empty: no check).")
 	fs.IntVar(&f.WebhookPort, "webhook-port", 9443, "Admission webhook port.")
 	fs.StringVar(&f.WebhookCertDir, "webhook-cert-dir", "", "Directory with tls.crt/tls.key for the webhook server (default: controller-runtime's).")
 	fs.BoolVar(&f.EnableWebhook, "enable-webhook", true, "Serve the admission webhooks (RotationRequest spec.requestedBy, ManagedDevice rotate-requested-by).")
@@ -219,9 +223,35 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	if err := registerShard(ctx, mgr, scheme, f); err != nil {
+		return err
+	}
 	defer closeAll(ctx, dirs)
 	log.Info("starting manager", startupKeys(f, dirs)...)
 	return mgr.Start(ctx)
+}
+
+// registerShard registers this manager's --shard-selector in its namespace and refuses to
+// start when a running shard's selector overlaps it; the registration is renewed while the
+// manager runs.
+func registerShard(ctx context.Context, mgr ctrl.Manager, scheme *runtime.Scheme, f Flags) error {
+	if f.ShardNamespace == "" {
+		ctrl.Log.WithName("setup").Info("no shard registration namespace (--shard-registration-namespace, $POD_NAMESPACE): overlapping --shard-selectors are not detected")
+		return nil
+	}
+	direct, err := client.New(mgr.GetConfig(), client.Options{Scheme: scheme}) // the cache is not started yet
+	if err != nil {
+		return err
+	}
+	holder := os.Getenv("POD_NAME")
+	if holder == "" {
+		holder, _ = os.Hostname()
+	}
+	reg := &shard.Registration{Client: direct, Namespace: f.ShardNamespace, Selector: f.ShardSelector, Holder: holder, Now: time.Now}
+	if err := reg.Register(ctx); err != nil {
+		return err
+	}
+	return mgr.Add(reg)
 }
 
 // startupKeys are the start-up line's values: every connection with the sync interval it really
