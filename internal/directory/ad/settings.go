@@ -46,5 +46,10 @@ func openFromSettings(name string, raw json.RawMessage, credentialsDir string, o
 	if opts.Logger.GetSink() == nil {
 		opts.Logger = ctrl.Log.WithName("directory") // New adds the "directory" key
 	}
-	return New(c, opts)
+	d, err := New(c, opts)
+	if err != nil {
+		// Not New's typed nil: a non-nil interface holding a nil *Directory.
+		return nil, err
+	}
+	return d, nil
 }
