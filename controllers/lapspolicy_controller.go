@@ -13,7 +13,6 @@ import (
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -88,7 +87,7 @@ type policyScope struct {
 }
 
 // Reconcile: validate → directory → resolvePrincipal → render → publish → count. It stops at
-// the first error; the deferred status derivation runs on every path.
+// the first error; the status is derived and patched after the steps on every path.
 func (r *LapsPolicyReconciler) Reconcile(ctx context.Context, req reconcile.Request) (res reconcile.Result, retErr error) {
 	var p lapsv1.LapsPolicy
 	if err := r.Client.Get(ctx, req.NamespacedName, &p); err != nil {
@@ -222,6 +221,9 @@ func RenderedConfigMapCache() cache.ByObject {
 	return cache.ByObject{Label: sel}
 }
 
+// errConfigMapNotOwned: a ConfigMap of the rendered name exists and another owner controls it.
+var errConfigMapNotOwned = errors.New("ConfigMap not controlled by this policy")
+
 // RenderedConfigMapName is the owned ConfigMap holding an AD policy's artefacts.
 func RenderedConfigMapName(policy string) string { return policy + "-rendered" }
 
@@ -266,42 +268,32 @@ func (r *LapsPolicyReconciler) reconcilePublish(ctx context.Context, s *policySc
 			bin[a.Name] = a.Data
 		}
 	}
-	var cm corev1.ConfigMap
-	err := r.Client.Get(ctx, client.ObjectKeyFromObject(want), &cm)
+	// CreateOrPatch writes only when the mutated object differs from what is stored. The cache
+	// holds only labelled ConfigMaps: an unlabelled one of that name reads as absent, and its
+	// create then fails with AlreadyExists; a labelled one this policy does not control is
+	// refused by the mutate function. Either is not ours and is left untouched.
+	_, err := controllerutil.CreateOrPatch(ctx, client.WithFieldOwner(r.Client, FieldOwner), want, func() error {
+		if want.ResourceVersion != "" && !metav1.IsControlledBy(want, p) {
+			return errConfigMapNotOwned
+		}
+		if want.Labels == nil {
+			want.Labels = map[string]string{}
+		}
+		want.Labels[LabelRenderedPolicy] = truncateLabel(p.Name)
+		if want.Annotations == nil {
+			want.Annotations = map[string]string{}
+		}
+		want.Annotations["laps.fleetlaps.io/rendered-hash"] = s.hash
+		want.Data, want.BinaryData = nilIfEmpty(data), nilIfEmptyB(bin)
+		return controllerutil.SetControllerReference(p, want, r.Client.Scheme())
+	})
 	switch {
-	case apierrors.IsNotFound(err):
-		want.Labels = map[string]string{LabelRenderedPolicy: truncateLabel(p.Name)}
-		want.Annotations = map[string]string{"laps.fleetlaps.io/rendered-hash": s.hash}
-		want.Data, want.BinaryData = data, bin
-		if err := controllerutil.SetControllerReference(p, want, r.Client.Scheme()); err != nil {
-			return err
-		}
-		if err := r.Client.Create(ctx, want, client.FieldOwner(FieldOwner)); apierrors.IsAlreadyExists(err) {
-			// The cache holds only labelled ConfigMaps: an unlabelled one of that name is not ours.
-			s.pushErr = fmt.Errorf("ConfigMap %s exists and is not owned by this policy", want.Name)
-			return stalled("ConfigMapConflict", s.pushErr)
-		} else if err != nil {
-			s.pushErr = err
-			return err
-		}
+	case errors.Is(err, errConfigMapNotOwned) || apierrors.IsAlreadyExists(err):
+		s.pushErr = fmt.Errorf("ConfigMap %s exists and is not owned by this policy", want.Name)
+		return stalled("ConfigMapConflict", s.pushErr)
 	case err != nil:
+		s.pushErr = err
 		return err
-	default:
-		if !metav1.IsControlledBy(&cm, p) {
-			s.pushErr = fmt.Errorf("ConfigMap %s exists and is not owned by this policy", cm.Name)
-			return stalled("ConfigMapConflict", s.pushErr)
-		}
-		if cm.Annotations["laps.fleetlaps.io/rendered-hash"] != s.hash || !equality.Semantic.DeepEqual(nilIfEmpty(cm.Data), nilIfEmpty(data)) || !equality.Semantic.DeepEqual(nilIfEmptyB(cm.BinaryData), nilIfEmptyB(bin)) {
-			if cm.Annotations == nil {
-				cm.Annotations = map[string]string{}
-			}
-			cm.Annotations["laps.fleetlaps.io/rendered-hash"] = s.hash
-			cm.Data, cm.BinaryData = data, bin
-			if err := r.Client.Update(ctx, &cm, client.FieldOwner(FieldOwner)); err != nil {
-				s.pushErr = err
-				return err
-			}
-		}
 	}
 	p.Status.Published = []lapsv1.PublishedPolicy{{Directory: s.entry.Config.Name, Kind: PublishedConfigMap, Ref: want.Name, Hash: s.hash}}
 	s.pushed = true
