@@ -1,6 +1,7 @@
 // Package controllers holds the LapsPolicy, ManagedDevice and RotationRequest reconcilers.
-// Each reads like a list of steps over a scope struct; a deferred status summary derives every
-// owned condition from the scope and patches status once, only when it changed (STYLE.md).
+// Each reads like a list of steps over a scope struct; after the steps (on every path, also when
+// one failed) a status summary derives every owned condition from the scope and patches status
+// once, only when it changed (STYLE.md).
 package controllers
 
 import (

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"regexp"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -63,6 +65,8 @@ type Syncer struct {
 	Log    logr.Logger
 
 	failures int
+	// retry is the wait before the next snapshot after a failure; reset on success.
+	retry wait.Backoff
 }
 
 var (
@@ -188,10 +192,13 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 	return s.jitter(s.interval())
 }
 
-// backoff doubles from 10s up to the interval.
+// backoff doubles from 10s up to the interval (plus the pass jitter), starting over after a
+// success.
 func (s *Syncer) backoff() time.Duration {
-	d := 10 * time.Second << min(s.failures-1, 10)
-	return s.jitter(min(d, s.interval()))
+	if s.failures == 1 {
+		s.retry = wait.Backoff{Duration: 10 * time.Second, Factor: 2, Steps: math.MaxInt32, Cap: s.interval()}
+	}
+	return s.jitter(min(s.retry.Step(), s.interval()))
 }
 
 func (s *Syncer) enqueueAll(ctx context.Context) {

@@ -139,6 +139,12 @@ func TestSyncer_unreachableKeepsSnapshotAndMarksAfterGrace(t *testing.T) {
 	if wait := h.syncer.SyncOnce(ctx); wait != 20*time.Second {
 		t.Fatalf("second backoff = %v", wait)
 	}
+	for range 10 { // doubling stops at the interval
+		h.syncer.SyncOnce(ctx)
+	}
+	if wait := h.syncer.SyncOnce(ctx); wait != h.syncer.interval() {
+		t.Fatalf("backoff after many failures = %v, want the interval %v", wait, h.syncer.interval())
+	}
 	st, _ := h.syncer.Store.State("corp")
 	if st.Snapshot == nil || st.Unavailable || st.LastError == nil {
 		t.Fatalf("state after short failure: %+v", st)

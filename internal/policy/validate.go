@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // Validate and schedule must agree on zone names on every host.
@@ -167,7 +168,7 @@ func crossField(p *field.Path, spec *lapsv1.LapsPolicySpec) field.ErrorList {
 	if root == lapsv1.PolicyRootLegacyLAPS && entra {
 		errs = append(errs, field.Invalid(p.Child("policyRoot"), string(root), msgLegacyEntra))
 	}
-	if root == lapsv1.PolicyRootLegacyLAPS && spec.PasswordComplexity != nil && !contains(legacyComplexities, string(*spec.PasswordComplexity)) {
+	if root == lapsv1.PolicyRootLegacyLAPS && spec.PasswordComplexity != nil && !slices.Contains(legacyComplexities, string(*spec.PasswordComplexity)) {
 		errs = append(errs, field.Invalid(p.Child("passwordComplexity"), string(*spec.PasswordComplexity), msgLegacyComplex))
 	}
 	if root == lapsv1.PolicyRootCSP && isTrue(spec.ADBackupDSRMPassword) {
@@ -267,19 +268,10 @@ func length(p *field.Path, v string, lo, hi int) field.ErrorList {
 }
 
 func enum(p *field.Path, v string, allowed []string) field.ErrorList {
-	if contains(allowed, v) {
+	if slices.Contains(allowed, v) {
 		return nil
 	}
 	return field.ErrorList{field.NotSupported(p, v, allowed)}
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 func quoteJoin(list []string) string {
