@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
-	"github.com/fleetlaps/fleetlaps/controllers"
+	"github.com/fleetlaps/fleetlaps/internal/compliance"
 	"github.com/fleetlaps/fleetlaps/internal/conditions"
 )
 
@@ -331,37 +332,19 @@ func problemOf(d *lapsv1.ManagedDevice) *Problem {
 			continue
 		}
 		pr := &Problem{Condition: c.Type, Status: string(c.Status), Reason: c.Reason, Message: c.Message}
-		if c.Type == lapsv1.ConditionPasswordCurrent && c.Reason == controllers.ReasonRotationFailing {
-			if e := newestFailure(d); e != nil {
+		if c.Type == lapsv1.ConditionPasswordCurrent && c.Reason == compliance.ReasonRotationFailing {
+			// The event the condition names: the newest rotation failure since the expiry.
+			var since time.Time
+			if exp := d.Status.PasswordExpirationTime; exp != nil {
+				since = exp.Time
+			}
+			if e := compliance.FailureSince(d.Status.Agent, since); e != nil {
 				pr.WindowsEventID = e.ID
 			}
 		}
 		return pr
 	}
 	return nil
-}
-
-// newestFailure is the newest rotation-failure event the agent reported since the password
-// expired (the event the PasswordCurrent condition names).
-func newestFailure(d *lapsv1.ManagedDevice) *lapsv1.AgentEvent {
-	a := d.Status.Agent
-	if a == nil {
-		return nil
-	}
-	var newest *lapsv1.AgentEvent
-	for i := range a.RecentEvents {
-		e := &a.RecentEvents[i]
-		if !controllers.RotationFailureEvents[e.ID] {
-			continue
-		}
-		if exp := d.Status.PasswordExpirationTime; exp != nil && e.Time.Before(exp) {
-			continue
-		}
-		if newest == nil || newest.Time.Before(&e.Time) || (e.Time.Equal(&newest.Time) && newest.ID == 10005 && e.ID != 10005) {
-			newest = e
-		}
-	}
-	return newest
 }
 
 func (e Evidence) short() string {
