@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
@@ -369,14 +371,14 @@ func (d *Directory) readDCInfoLocked() (dcInfo, error) {
 // withConn runs fn on a live connection, reconnecting (with backoff, failing over in URL order)
 // when the connection drops, at most MaxRetries times. ctx cancellation closes the connection.
 func (d *Directory) withConn(ctx context.Context, op string, fn func(conn *ldap.Conn) error) error {
-	wait := d.backoff
+	// Attempts are bounded by MaxRetries below; the wait doubles from the configured backoff.
+	retry := wait.Backoff{Duration: d.backoff, Factor: 2, Steps: math.MaxInt32}
 	for attempt := 0; ; attempt++ {
 		if err := d.connectLocked(ctx); err != nil {
 			if attempt < d.cfg.MaxRetries && directory.KindOf(err) == directory.ErrUnreachable {
-				if !sleep(ctx, wait) {
+				if !sleep(ctx, retry.Step()) {
 					return d.failClassified(op, err)
 				}
-				wait *= 2
 				continue
 			}
 			return d.failClassified(op, err)
@@ -402,10 +404,9 @@ func (d *Directory) withConn(ctx context.Context, op string, fn func(conn *ldap.
 		d.log.Info("connection lost, reconnecting", "url", d.connTo, "op", op,
 			"attempt", attempt+1, "error", err.Error())
 		d.dropLocked()
-		if !sleep(ctx, wait) {
+		if !sleep(ctx, retry.Step()) {
 			return d.fail(op, directory.ErrUnreachable, ctx.Err())
 		}
-		wait *= 2
 	}
 }
 
