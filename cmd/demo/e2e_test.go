@@ -99,7 +99,10 @@ func TestEndToEnd(t *testing.T) {
 	seen := &watcher{versions: map[string]map[string]bool{}, rollback: map[string]bool{}, failing: map[string]string{}}
 	var inspected bool
 	dir := t.TempDir()
-	o := options{assets: assets, workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 4320, seed: 7,
+	// Speed 1800: a simulated hour is 2 s. The rollback stays visible until the device's next
+	// hourly cycle, and the agent's report, the status patch and the reconcile must all land
+	// inside that window; at 4320 (0.8 s) a loaded machine missed it.
+	o := options{assets: assets, workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 1800, seed: 7,
 		summaryFile: filepath.Join(dir, "summary.json"), channel: channelInProcess, syncInterval: 5 * time.Minute}
 	o.started = func(ctx context.Context, cp *controlPlane, _ *world) error {
 		scheme := runtime.NewScheme()
