@@ -66,9 +66,8 @@ test: packages ## Run every test: unit, envtest (real kube-apiserver), Samba AD 
 # generates. FUZZTIME counts executions (a second or two each here): a duration also bounds the
 # baseline pass over the cached corpus, which fails with "context deadline exceeded" once that
 # corpus outgrows it on a busy machine. Inputs it finds failing land in the package's testdata/fuzz/ (commit those small
-# files as regression seeds); the generated corpus stays in the Go build cache. A package whose
-# TestMain starts a server must skip it for fuzz-only runs (fuzz workers run TestMain too, and
-# are killed without its cleanup): internal/report's FuzzDecode is left out until it does.
+# files as regression seeds); the generated corpus stays in the Go build cache. A TestMain that
+# starts a server skips it when testenv.FuzzingOnly() (fuzz workers run TestMain too).
 FUZZTIME ?= 5000x
 FUZZ_TARGETS := \
 	./internal/adsyntax:FuzzParseFiletime \
@@ -83,6 +82,7 @@ FUZZ_TARGETS := \
 	./internal/ldapserver:FuzzFilter \
 	./internal/render:FuzzParseRegistryPol \
 	./internal/render:FuzzRenderStrings \
+	./internal/report:FuzzDecode \
 	./internal/schedule:FuzzNextAttention \
 	./internal/schedule:FuzzWindowAt \
 	./internal/schedule:FuzzNextWrite \

@@ -1,7 +1,6 @@
 package ad
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad/adtest"
+	"github.com/fleetlaps/fleetlaps/internal/testenv"
 )
 
 // fleetSize is the number of fleet-NNNNN computers in OU=Fleet of the shared test DC.
@@ -19,9 +19,8 @@ const fleetSize = 1500
 var srv *adtest.Server
 
 func TestMain(m *testing.M) {
-	if fuzzingOnly() {
-		// The fuzz targets need no server; fuzz workers run TestMain too.
-		os.Exit(m.Run())
+	if testenv.FuzzingOnly() {
+		os.Exit(m.Run()) // the fuzz targets need no DC
 	}
 	s, err := adtest.Start(adtest.Options{Computers: fleetSize})
 	if err != nil {
@@ -41,18 +40,6 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping samba:", err)
 	}
 	os.Exit(code)
-}
-
-// fuzzingOnly says whether this process only fuzzes: a fuzz worker, or `go test -run '^$' -fuzz`.
-func fuzzingOnly() bool {
-	flag.Parse()
-	get := func(name string) string {
-		if f := flag.Lookup(name); f != nil {
-			return f.Value.String()
-		}
-		return ""
-	}
-	return get("test.fuzzworker") == "true" || (get("test.fuzz") != "" && get("test.run") == "^$")
 }
 
 // Special computers outside OU=Fleet, in OU=Special.
