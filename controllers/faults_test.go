@@ -292,11 +292,27 @@ func TestFaultTable_Rotation(t *testing.T) {
 		}
 		r.Client = w.client
 		res := w.request("rot1").Status.Results[0]
+		if res.Attempts != 1 || res.WrittenAt == nil {
+			t.Fatalf("outcome not recorded on a fresh read: %+v", res)
+		}
+		rr := w.settle(r, "rot1")
+		return w.rowFor("409 on the status patch after the write", "the outcome was recorded on a fresh read of the request (its claim still ours); no second write", rr)
+	})
+
+	run("409 on every status patch after the write", func(t *testing.T) faultRow {
+		w := newFaultWorld(t, 1, newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), newRequest("rot1", "pc1", nil))
+		r := w.rotationReconciler()
+		r.Client = conflictOn(w.client, 2, 3, 4, 5)
+		if _, err := w.reconcileRequest(r, "rot1"); err != nil {
+			t.Fatal(err)
+		}
+		r.Client = w.client
+		res := w.request("rot1").Status.Results[0]
 		if res.Attempts != 1 || res.LastAttemptTime == nil || res.WrittenAt != nil {
 			t.Fatalf("claim not kept: %+v", res)
 		}
 		rr := w.settle(r, "rot1")
-		return w.rowFor("409 on the status patch after the write", "claim kept, no second write; the next snapshot showed the device rotated since the intent", rr)
+		return w.rowFor("409 on every status patch after the write", "claim kept, no second write; the next snapshot showed the device rotated since the intent", rr)
 	})
 
 	run("409 on the claim", func(t *testing.T) faultRow {

@@ -43,6 +43,9 @@ type RotationRequestReconciler struct {
 	Recorder    events.EventRecorder
 	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
 	RequeueScale func(time.Duration) time.Duration
+	// APIReader reads past the cache (mgr.GetAPIReader()) to record write outcomes after a
+	// conflict; nil uses Client.
+	APIReader client.Reader
 }
 
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=rotationrequests,verbs=get;list;watch;delete
@@ -133,9 +136,10 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 	updateRequestStatus(s, err)
 	if _, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest); perr != nil {
 		if apierrors.IsConflict(perr) {
-			// The outcome of this pass's writes is lost with this patch; their claims stay
-			// recorded, and the next pass decides them from the directory (schedule.NextWrite).
+			// Record this pass's write outcomes on a fresh read; if that fails too, their claims
+			// stay and the next pass decides them from the directory (schedule.NextWrite).
 			log.FromContext(ctx).V(1).Info("status refused: the request changed since it was read")
+			r.recordOutcomes(ctx, s)
 			return reconcile.Result{RequeueAfter: time.Second}, nil
 		}
 		return reconcile.Result{}, perr

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -173,4 +175,49 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 		}
 	}
 	s.writeErr = errors.Join(errs...)
+}
+
+// recordOutcomes re-applies the outcome of this pass's writes to a fresh read of the request
+// after the status patch recording them was refused, for each device whose claim there is
+// still this pass's (same attempt, same time). A few tries; what stays unrecorded is decided
+// later from the directory.
+func (r *RotationRequestReconciler) recordOutcomes(ctx context.Context, s *rotationScope) {
+	if len(s.claimed) == 0 {
+		return
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	outcomes := make(map[string]lapsv1.DeviceRotationResult, len(s.claimed))
+	for _, i := range s.claimed {
+		if res := s.req.Status.Results[i]; res.State != lapsv1.DeviceRotationRequested || res.WrittenAt != nil || res.LastFailureTime != nil {
+			outcomes[res.Device] = res
+		}
+	}
+	for range 3 {
+		var live lapsv1.RotationRequest
+		if err := reader.Get(ctx, client.ObjectKeyFromObject(s.req), &live); err != nil {
+			return
+		}
+		before := live.DeepCopy()
+		for i := range live.Status.Results {
+			res := &live.Status.Results[i]
+			out, ok := outcomes[res.Device]
+			if ok && res.State == lapsv1.DeviceRotationRequested && res.WrittenAt == nil &&
+				res.Attempts == out.Attempts && res.LastAttemptTime != nil && res.LastAttemptTime.Equal(out.LastAttemptTime) {
+				*res = out
+			}
+		}
+		wrote, err := patchStatusLocked(ctx, r.Client, before, &live, statusOfRequest)
+		if err == nil {
+			if wrote {
+				log.FromContext(ctx).V(1).Info("write outcomes recorded on a fresh read")
+			}
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			return
+		}
+	}
 }

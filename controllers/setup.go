@@ -113,7 +113,7 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 	if err := c.Devices.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
-	c.Requests = &RotationRequestReconciler{Client: mgr.GetClient(), Clock: o.Clock,
+	c.Requests = &RotationRequestReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Clock: o.Clock,
 		Directories: o.Directories, Store: c.Store, Recorder: mgr.GetEventRecorder("rotationrequest-controller"), RequeueScale: o.RequeueScale}
 	if err := c.Requests.SetupWithManager(mgr); err != nil {
 		return nil, err
