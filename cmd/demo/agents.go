@@ -63,6 +63,17 @@ func startAgents(ctx context.Context, c client.Client, m *manager, w *world) (*a
 	for _, d := range w.devices {
 		devs = append(devs, report.DeviceRef{Namespace: demoNamespace, Name: deviceObjectName(d.Name)})
 	}
+	// The Entra devices run the same agent; it reports what Windows LAPS applied from Intune.
+	var entraRefs []report.DeviceRef
+	var entraSources []agent.Source
+	var entraNames []string
+	if w.entra != nil {
+		var err error
+		if entraRefs, entraSources, entraNames, err = w.entra.entraAgents(ctx, m.reader); err != nil {
+			return nil, err
+		}
+		devs = append(devs, entraRefs...)
+	}
 	select {
 	case <-m.report.Ready:
 	case <-ctx.Done():
@@ -92,6 +103,12 @@ func startAgents(ctx context.Context, c client.Client, m *manager, w *world) (*a
 			Source: &agent.Simulated{Fleet: w.fleet, Computer: d.Name, Applied: applied[d.Tier]},
 		}}
 		f.order = append(f.order, d.Name)
+	}
+	for i, ref := range entraRefs {
+		cl := *base
+		cl.Token = tokens[ref]
+		f.agents[entraNames[i]] = &demoAgent{a: &agent.Agent{Device: ref, Client: &cl, Clock: w.clock, Interval: agentHeartbeat, Source: entraSources[i]}}
+		f.order = append(f.order, entraNames[i])
 	}
 	fmt.Printf(">> enrolled %d endpoint agents; they report to https://%s (token hashes in %d Secrets of namespace %s)\n",
 		len(devs), m.report.BoundAddr(), min(len(devs), report.TokenBuckets), reportNamespace)

@@ -129,6 +129,9 @@ func (cp *controlPlane) settle(w *world) (*settleResult, error) {
 		_ = w.fleet.InvokePolicyProcessing(d.Name)
 	}
 	w.fleet.Tick(w.clock.Now())
+	if w.entra != nil {
+		w.entra.emu.CheckIn(w.clock.Now())
+	}
 	r.FinalCycleRotations = w.fleet.Stats().Rotations - rotations
 	cp.agents.reportAll(ctx, true)
 	time.Sleep(300 * time.Millisecond) // let a sync pass that started before the clock stopped finish
@@ -143,7 +146,7 @@ func (cp *controlPlane) settle(w *world) (*settleResult, error) {
 			return nil, err
 		}
 		r.View, r.Wait = v, time.Since(start)
-		if (v.Devices == len(w.devices) && v.Ready == v.Devices && v.Current == v.Devices && v.requestsDone()) || time.Since(start) > limit {
+		if (v.Devices == w.deviceCount() && v.Ready == v.Devices && v.Current == v.Devices && v.requestsDone()) || time.Since(start) > limit {
 			w.con.printf(">> settled in %s: %d devices were past expiry when the time ended; the final cycle rotated %d\n",
 				r.Wait.Round(time.Millisecond), r.ExpiredBeforeFinalCycle, r.FinalCycleRotations)
 			return r, nil

@@ -28,6 +28,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad"
+	"github.com/fleetlaps/fleetlaps/internal/directory/entra"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
 	"github.com/fleetlaps/fleetlaps/internal/report"
@@ -80,6 +81,7 @@ func openDirectories(connFile string, clk *simclock.Scaled) (*directoryconfig.Se
 	}
 	set := directoryconfig.Open(f, directoryconfig.Registry{
 		directory.TypeActiveDirectory: ad.SettingsOpener(ad.Options{Now: clk.Now}),
+		directory.TypeEntraID:         entra.SettingsOpener(entra.Options{Now: clk.Now}),
 	})
 	for _, e := range set.Entries() {
 		if e.Err != nil {
@@ -165,7 +167,7 @@ func (m *manager) observe(o any) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if v := d.Status.CurrentPasswordVersion; v != "" {
+	if v := passwordVersion(d); v != "" {
 		if m.versions[d.Name] == nil {
 			m.versions[d.Name] = map[string]bool{}
 		}

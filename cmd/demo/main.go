@@ -47,6 +47,7 @@ func main() {
 		workDir   = flag.String("dir", ".demo", "Directory for the kubeconfig, the directory's CA and logs.")
 		runFor    = flag.Duration("run-for", 0, "Stop after this long in real time, counted once everything is up (0: run until Ctrl-C).")
 		devices   = flag.Int("devices", 50, "Number of simulated Windows devices.")
+		entraDevs = flag.Int("entra-devices", -1, "How many of --devices are Entra-joined and back up to Entra ID (served by the Graph emulator); -1: a fifth of --devices.")
 		simulate  = flag.Duration("simulate", 0, "Headless: run this much simulated time, write the summary and exit (non-zero when the fleet did not converge).")
 		speed     = flag.Float64("speed", 1440, "Simulated seconds per real second (1440: a simulated day per minute).")
 		seed      = flag.Uint64("seed", 1, "Seed of the simulated fleet and directory.")
@@ -83,7 +84,10 @@ func main() {
 		}
 		*assets = resolved
 	}
-	opts := options{assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
+	if *entraDevs < 0 {
+		*entraDevs = defaultEntraDevices(*devices)
+	}
+	opts := options{entraDevices: *entraDevs, assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
 		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval,
 		benchWindow: *bWindow, benchSpeed: *bSpeed, logFile: logFile,
 		terminal: interactive && isTerminal(os.Stdin) && isTerminal(os.Stdout)}
@@ -107,12 +111,14 @@ type options struct {
 	assets, samplesDir, workDir string
 	runFor, simulate            time.Duration
 	devices                     int
-	speed                       float64
-	seed                        uint64
-	summaryFile, channel        string
-	syncInterval                time.Duration
-	benchWindow                 time.Duration
-	benchSpeed                  float64
+	// entraDevices of the devices back up to Entra ID instead of the AD directory.
+	entraDevices         int
+	speed                float64
+	seed                 uint64
+	summaryFile, channel string
+	syncInterval         time.Duration
+	benchWindow          time.Duration
+	benchSpeed           float64
 	// out receives the demo's own output (default os.Stdout). logFile is where the manager's
 	// logs go, shown in the status view. terminal: stdin and stdout are a terminal, so the
 	// status view redraws in place and q or Ctrl-C stop the demo.
@@ -167,7 +173,7 @@ func run(o options) error {
 		}
 		return err
 	}
-	w, err := startWorld(ctx, o.devices, o.seed, clk, o.workDir, o.channel)
+	w, err := startMixedWorld(ctx, o.devices, o.entraDevices, o.seed, clk, o.workDir, o.channel)
 	if err != nil {
 		return stoppedEarly(err)
 	}
@@ -208,9 +214,13 @@ func run(o options) error {
 	defer stopFleet()
 	fleetDone := make(chan error, 1)
 	go func() { fleetDone <- w.fleet.Run(fleetCtx, clk) }()
+	if w.entra != nil {
+		go w.entra.run(fleetCtx, w)
+	}
 	if cp != nil {
 		go cp.agents.run(fleetCtx, agentTick)
 		cp.scheduleAutomation(w)
+		cp.scheduleEntraAutomation(w)
 	}
 	// finish stops the fleet and the clock, lets the fleet run the cycles that fell due before
 	// the clock stopped (a busy machine delays them), and summarizes one consistent instant.
@@ -306,6 +316,9 @@ func writeSummary(w *world, cp *controlPlane, settled *settleResult, o options, 
 		if err := cp.summarize(ctx, s, settled); err != nil {
 			return err
 		}
+		if err := cp.summarizeDirectories(ctx, s, w); err != nil {
+			return err
+		}
 	}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
@@ -398,6 +411,13 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 		return fail(err)
 	}
 	w.con.printf(">> created one LapsPolicy per tier in namespace %s\n", demoNamespace)
+	if w.entra != nil {
+		if err := cp.client.Create(ctx, entraPolicy()); err != nil {
+			return fail(fmt.Errorf("LapsPolicy %s: %w", demoEntraPolicyName, err))
+		}
+		w.con.printf(">> %d Entra ID devices back up to the Graph emulator at %s; LapsPolicy %s is published to Intune and assigned to group %s\n",
+			len(w.entra.names), w.entra.emu.URL(), demoEntraPolicyName, demoEntraGroupID)
+	}
 	mctx, cancel := context.WithCancel(ctx)
 	cp.cancelMgr = cancel
 	interval := o.syncInterval
@@ -407,8 +427,8 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if cp.mgr, err = startManager(mctx, cfg, scheme, w.clock, w.connFile, interval); err != nil {
 		return fail(fmt.Errorf("starting the manager: %w", err))
 	}
-	w.con.printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, len(w.devices))
-	if err := waitDiscovered(ctx, cp.mgr.reader, len(w.devices), 2*time.Minute+time.Duration(len(w.devices))*20*time.Millisecond); err != nil {
+	w.con.printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, w.deviceCount())
+	if err := waitDiscovered(ctx, cp.mgr.reader, w.deviceCount(), 2*time.Minute+time.Duration(w.deviceCount())*20*time.Millisecond); err != nil {
 		return fail(err)
 	}
 	if cp.agents, err = startAgents(ctx, cp.client, cp.mgr, w); err != nil {

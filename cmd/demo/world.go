@@ -76,6 +76,8 @@ type world struct {
 	onIncident func(device string)
 	// con shows progress and incidents.
 	con *console
+	// entra is the Entra ID slice of the fleet (nil without one).
+	entra *entraWorld
 
 	timersMu sync.Mutex
 	timers   []clock.Timer
@@ -118,6 +120,33 @@ const (
 
 func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
 	return startWorldWith(ctx, n, seed, clk, workDir, channel, 0)
+}
+
+// startMixedWorld is startWorld with entraN of the n devices Entra-joined (served by the Graph
+// emulator) and the rest in the embedded AD directory.
+func startMixedWorld(ctx context.Context, n, entraN int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
+	if entraN < 0 || entraN > n {
+		return nil, fmt.Errorf("--entra-devices %d: must be between 0 and --devices (%d)", entraN, n)
+	}
+	if entraN == 0 {
+		return startWorld(ctx, n, seed, clk, workDir, channel)
+	}
+	w, err := startWorldWith(ctx, n-entraN, seed, clk, "", channel, 0)
+	if err != nil {
+		return nil, err
+	}
+	w.addEntra(entraN)
+	if workDir != "" {
+		if err := os.MkdirAll(workDir, 0o700); err != nil {
+			w.close()
+			return nil, err
+		}
+		if err := w.writeConnection(workDir); err != nil {
+			w.close()
+			return nil, err
+		}
+	}
+	return w, nil
 }
 
 // startWorldWith is startWorld with the size of the devices' opaque password blobs (0: the
@@ -213,11 +242,19 @@ func (w *world) writeConnection(workDir string) error {
 	if err != nil {
 		return err
 	}
-	doc := map[string]any{"directories": []map[string]any{{
+	dirs := []map[string]any{{
 		"name": demoDirectoryName, "type": "activeDirectory", "credentialsDir": workDir, "settings": json.RawMessage(settings),
 		// Discovery creates one ManagedDevice per computer object, labelled with its OU.
 		"discovery": map[string]any{"enabled": true, "namespace": demoNamespace, "searchBase": w.dir.Store().DomainDN()},
-	}}}
+	}}
+	if w.entra != nil {
+		conn, err := w.entra.connection(workDir)
+		if err != nil {
+			return err
+		}
+		dirs = append(dirs, conn)
+	}
+	doc := map[string]any{"directories": dirs}
 	data, err := yaml.Marshal(doc)
 	if err != nil {
 		return err
@@ -405,6 +442,9 @@ type summary struct {
 	SettleSeconds           float64      `json:"settleSeconds,omitempty"`
 	Converged               bool         `json:"converged"`
 	Problems                []string     `json:"problems,omitempty"`
+	// Directories counts devices, Ready, PasswordCurrent and the controller's round trips per
+	// directory connection (set with a control plane).
+	Directories map[string]*directoryCounts `json:"directories,omitempty"`
 }
 
 func (w *world) summarize(ctx context.Context, wall time.Duration, seed uint64) (*summary, error) {
