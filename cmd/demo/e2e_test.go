@@ -53,7 +53,7 @@ func (w *watcher) observe(o any) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if v := d.Status.CurrentPasswordVersion; v != "" {
+	if v := passwordVersion(d); v != "" {
 		if w.versions[d.Name] == nil {
 			w.versions[d.Name] = map[string]bool{}
 		}
@@ -102,7 +102,7 @@ func TestEndToEnd(t *testing.T) {
 	// Speed 1800: a simulated hour is 2 s. The rollback stays visible until the device's next
 	// hourly cycle, and the agent's report, the status patch and the reconcile must all land
 	// inside that window; at 4320 (0.8 s) a loaded machine missed it.
-	o := options{assets: assets, workDir: dir, devices: 50, simulate: 72 * time.Hour, speed: 1800, seed: 7,
+	o := options{assets: assets, workDir: dir, devices: 60, entraDevices: 10, simulate: 72 * time.Hour, speed: 1800, seed: 7,
 		summaryFile: filepath.Join(dir, "summary.json"), channel: channelInProcess, syncInterval: 5 * time.Minute}
 	o.started = func(ctx context.Context, cp *controlPlane, _ *world) error {
 		scheme := runtime.NewScheme()
@@ -160,6 +160,18 @@ func TestEndToEnd(t *testing.T) {
 		s.AgentWrites == nil || *s.AgentWrites != 0 || s.ReportAPIStatusWrites == nil || *s.ReportAPIStatusWrites == 0 {
 		t.Errorf("agent reports in the summary: %+v, direct status writes %v, report API writes %v", s.AgentReports, s.AgentWrites, s.ReportAPIStatusWrites)
 	}
+	// Per directory: the 50 AD and the 10 Entra devices all Ready and PasswordCurrent; both
+	// directories answered the controller.
+	want := map[string]int{demoDirectoryName: 50, demoEntraName: 10}
+	for name, n := range want {
+		c := s.Directories[name]
+		if c == nil || c.Devices != n || c.Ready != n || c.PasswordCurrent != n || c.RoundTrips == 0 {
+			t.Errorf("summary directories[%s] = %+v, want %d devices all Ready and PasswordCurrent with round trips", name, c, n)
+		}
+	}
+	if s.Devices != 60 || s.Ready == nil || *s.Ready != 60 || s.PasswordCurrent != 60 || s.BackedUp != 60 {
+		t.Errorf("summary over all devices: %d devices, ready %v, %d current, %d backed up; want 60 each", s.Devices, s.Ready, s.PasswordCurrent, s.BackedUp)
+	}
 }
 
 func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen *watcher, logs *logcapture.Buffer, out *os.File) {
@@ -168,9 +180,10 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 	if err := c.List(ctx, &devices, client.InNamespace(demoNamespace)); err != nil {
 		t.Fatal(err)
 	}
-	if len(devices.Items) != len(w.devices) {
-		t.Fatalf("%d ManagedDevices for %d computers", len(devices.Items), len(w.devices))
+	if len(devices.Items) != w.deviceCount() {
+		t.Fatalf("%d ManagedDevices for %d computers", len(devices.Items), w.deviceCount())
 	}
+	inspectEntra(ctx, t, cp, w, devices.Items)
 	admin := ldapserver.Identity{DN: w.dir.Credentials(ldapserver.RoleAdmin).DN, Role: ldapserver.RoleAdmin}
 	var secrets []string
 	tierOf := map[string]tier{}
@@ -188,6 +201,9 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 			if !apimeta.IsStatusConditionTrue(d.Status.Conditions, typ) {
 				t.Errorf("%s: %s is not True: %+v", d.Name, typ, apimeta.FindStatusCondition(d.Status.Conditions, typ))
 			}
+		}
+		if d.Spec.DirectoryRef.Name == demoEntraName {
+			continue // inspectEntra
 		}
 		dd, ok := byName[d.Name]
 		if !ok {
@@ -249,6 +265,9 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 			// Evidence: the device's status now shows a version other than the one recorded
 			// when the rotation was requested.
 			for _, d := range devices.Items {
+				if d.Name == res.Device && d.Spec.DirectoryRef.Name == demoEntraName {
+					continue // inspectEntra
+				}
 				if d.Name == res.Device && strings.EqualFold(d.Status.CurrentPasswordVersion, res.PreviousPasswordVersion) {
 					t.Errorf("RotationRequest %s, device %s: still at the version %s it replaced", r.Name, res.Device, res.PreviousPasswordVersion)
 				}
@@ -312,6 +331,7 @@ func inspect(ctx context.Context, t *testing.T, cp *controlPlane, w *world, seen
 	for _, role := range []ldapserver.Role{ldapserver.RoleController, ldapserver.RoleDevice, ldapserver.RoleAdmin} {
 		secrets = append(secrets, w.dir.Credentials(role).Password)
 	}
+	secrets = append(secrets, w.entra.emu.ClientSecret())
 	leaks := 0
 	for _, s := range secrets {
 		if len(s) < 8 {

@@ -230,7 +230,8 @@ func (cp *controlPlane) summarizeDirectories(ctx context.Context, s *summary, w 
 	if err := cp.client.List(ctx, &list, client.InNamespace(demoNamespace)); err != nil {
 		return err
 	}
-	s.Directories = map[string]*directoryCounts{demoDirectoryName: {RoundTrips: w.dir.Stats().ControllerRoundTrips}}
+	// The AD figure is the summary's ldapRoundTrips, taken at the same instant.
+	s.Directories = map[string]*directoryCounts{demoDirectoryName: {RoundTrips: s.LDAPRoundTrips}}
 	if w.entra != nil {
 		s.Directories[demoEntraName] = &directoryCounts{RoundTrips: w.entra.roundTrips()}
 	}
