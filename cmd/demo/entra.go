@@ -262,9 +262,7 @@ func (cp *controlPlane) summarizeDirectories(ctx context.Context, s *summary, w 
 	if pols := w.entra.emu.Policies(); len(pols) != 1 || len(pols[0].GroupIDs) != 1 {
 		s.Problems = append(s.Problems, fmt.Sprintf("Intune holds %d LAPS policies, want the one of LapsPolicy %s assigned to its group", len(pols), demoEntraPolicyName))
 	}
-	for _, v := range w.entra.forbidden.list() {
-		s.Problems = append(s.Problems, v)
-	}
+	s.Problems = append(s.Problems, w.entra.forbidden.list()...)
 	s.Converged = len(s.Problems) == 0
 	return nil
 }
