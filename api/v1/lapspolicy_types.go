@@ -4,7 +4,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// BackupDirectory is where devices back up the managed password (seed 002 "BackupDirectory").
+// BackupDirectory is where devices back up the managed password (Windows LAPS policy setting
+// BackupDirectory).
 // +kubebuilder:validation:Enum=Disabled;EntraID;ActiveDirectory
 type BackupDirectory string
 
@@ -14,8 +15,8 @@ const (
 	BackupDirectoryActiveDirectory BackupDirectory = "ActiveDirectory"
 )
 
-// PolicyRoot is the registry root through which a device receives the policy. Seed 002: Windows
-// reads the roots in the order CSP, GroupPolicy, LocalConfiguration, LegacyLAPS and uses the first
+// PolicyRoot is the registry root through which a device receives the policy. Windows reads
+// the roots in the order CSP, GroupPolicy, LocalConfiguration, LegacyLAPS and uses the first
 // one that holds any setting; settings are never merged across roots.
 // +kubebuilder:validation:Enum=CSP;GroupPolicy;LocalConfiguration;LegacyLAPS
 type PolicyRoot string
@@ -27,7 +28,7 @@ const (
 	PolicyRootLegacyLAPS         PolicyRoot = "LegacyLAPS"
 )
 
-// PasswordComplexity is seed 002's PasswordComplexity, values 1..8 in order.
+// PasswordComplexity is the Windows LAPS PasswordComplexity setting, values 1..8 in order.
 // +kubebuilder:validation:Enum=LargeLetters;LargeAndSmallLetters;LargeAndSmallLettersAndNumbers;LargeAndSmallLettersNumbersAndSpecials;LargeAndSmallLettersNumbersAndSpecialsImprovedReadability;PassphraseLongWords;PassphraseShortWords;PassphraseShortWordsWithUniquePrefix
 type PasswordComplexity string
 
@@ -42,7 +43,7 @@ const (
 	ComplexityPassphraseShortWordsWithUniquePrefix                      PasswordComplexity = "PassphraseShortWordsWithUniquePrefix"
 )
 
-// PostAuthenticationActions is seed 002's PostAuthenticationActions (1, 3, 5, 11).
+// PostAuthenticationActions is the Windows LAPS PostAuthenticationActions setting (1, 3, 5, 11).
 // +kubebuilder:validation:Enum=ResetPassword;ResetPasswordAndLogoff;ResetPasswordAndReboot;ResetPasswordAndTerminateProcesses
 type PostAuthenticationActions string
 
@@ -53,7 +54,8 @@ const (
 	PostAuthResetPasswordAndTerminateProcesses PostAuthenticationActions = "ResetPasswordAndTerminateProcesses"
 )
 
-// AutomaticAccountManagementTarget is seed 002's AutomaticAccountManagementTarget (0, 1).
+// AutomaticAccountManagementTarget is the Windows LAPS AutomaticAccountManagementTarget setting
+// (0, 1).
 // +kubebuilder:validation:Enum=BuiltinAdministrator;NewCustomAdministrator
 type AutomaticAccountManagementTarget string
 
@@ -67,24 +69,24 @@ const (
 type DayOfWeek string
 
 // LapsPolicySpec is the Windows LAPS policy for the ManagedDevices it selects. Every setting is
-// seed 002's, with its range and default; enums are readable names that map 1:1 to the Windows
+// a Windows LAPS policy setting, with its range and default; enums are readable names that map 1:1 to the Windows
 // values. Admission rejects what Windows would silently replace by a default.
 //
-// +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.passwordAgeDays) || self.passwordAgeDays >= 7",message="passwordAgeDays must be between 7 and 365 when backupDirectory is EntraID (seed 002: the Entra minimum is 7 days)"
+// +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.passwordAgeDays) || self.passwordAgeDays >= 7",message="passwordAgeDays must be between 7 and 365 when backupDirectory is EntraID (Windows LAPS: the Entra ID minimum is 7 days)"
 // +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.adPasswordEncryptionEnabled) || !self.adPasswordEncryptionEnabled",message="adPasswordEncryptionEnabled applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or false"
 // +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.adPasswordEncryptionPrincipal)",message="adPasswordEncryptionPrincipal applies only to backupDirectory ActiveDirectory; with EntraID it must be unset"
 // +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.adEncryptedPasswordHistorySize) || self.adEncryptedPasswordHistorySize == 0",message="adEncryptedPasswordHistorySize applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or 0"
 // +kubebuilder:validation:XValidation:rule="self.backupDirectory != 'EntraID' || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or false"
-// +kubebuilder:validation:XValidation:rule="!has(self.adEncryptedPasswordHistorySize) || self.adEncryptedPasswordHistorySize == 0 || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adEncryptedPasswordHistorySize greater than 0 requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores history without encryption"
-// +kubebuilder:validation:XValidation:rule="!has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores DSRM backup without encryption"
+// +kubebuilder:validation:XValidation:rule="!has(self.adEncryptedPasswordHistorySize) || self.adEncryptedPasswordHistorySize == 0 || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adEncryptedPasswordHistorySize greater than 0 requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; Windows LAPS ignores history without encryption"
+// +kubebuilder:validation:XValidation:rule="!has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword || !has(self.adPasswordEncryptionEnabled) || self.adPasswordEncryptionEnabled",message="adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; Windows LAPS ignores DSRM backup without encryption"
 // +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || self.backupDirectory != 'EntraID'",message="policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
 // +kubebuilder:validation:XValidation:rule="!has(self.policyRoot) || self.policyRoot != 'LegacyLAPS' || !has(self.passwordComplexity) || self.passwordComplexity in ['LargeLetters', 'LargeAndSmallLetters', 'LargeAndSmallLettersAndNumbers', 'LargeAndSmallLettersNumbersAndSpecials']",message="passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
-// +kubebuilder:validation:XValidation:rule="(has(self.policyRoot) ? self.policyRoot != 'CSP' : self.backupDirectory == 'ActiveDirectory') || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
+// +kubebuilder:validation:XValidation:rule="(has(self.policyRoot) ? self.policyRoot != 'CSP' : self.backupDirectory == 'ActiveDirectory') || !has(self.adBackupDSRMPassword) || !self.adBackupDSRMPassword",message="adBackupDSRMPassword cannot be delivered through policyRoot CSP (the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
 // +kubebuilder:validation:XValidation:rule="!has(self.entra) || self.backupDirectory == 'EntraID'",message="entra applies only to backupDirectory EntraID (the policy is published to Intune)"
 // +kubebuilder:validation:XValidation:rule="!has(self.groupPolicy) || (self.backupDirectory != 'EntraID' && (has(self.policyRoot) ? self.policyRoot in ['GroupPolicy', 'LegacyLAPS'] : self.backupDirectory == 'ActiveDirectory'))",message="groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS (an unset policyRoot means GroupPolicy with backupDirectory ActiveDirectory) and not to backupDirectory EntraID"
 type LapsPolicySpec struct {
 	// BackupDirectory: where devices back up the password. Disabled turns Windows LAPS off and
-	// makes every other setting ignored (seed 002).
+	// makes Windows ignore every other setting.
 	BackupDirectory BackupDirectory `json:"backupDirectory"`
 
 	// DirectoryRef names the configured directory connection this policy is pushed to and read
@@ -159,12 +161,12 @@ type LapsPolicySpec struct {
 	PasswordComplexity *PasswordComplexity `json:"passwordComplexity,omitempty"`
 
 	// PasswordExpirationProtectionEnabled enforces the maximum password age (ActiveDirectory
-	// only). Unset means seed 002's default, true (false for legacy LAPS).
+	// only). Unset means the Windows LAPS default, true (false for legacy LAPS).
 	// +optional
 	PasswordExpirationProtectionEnabled *bool `json:"passwordExpirationProtectionEnabled,omitempty"`
 
 	// ADPasswordEncryptionEnabled encrypts the password in AD (ActiveDirectory only; needs domain
-	// functional level 2016). Unset means seed 002's default, true.
+	// functional level 2016). Unset means the Windows LAPS default, true.
 	// +optional
 	ADPasswordEncryptionEnabled *bool `json:"adPasswordEncryptionEnabled,omitempty"`
 
@@ -215,7 +217,7 @@ type LapsPolicySpec struct {
 	Rotation *RotationSettings `json:"rotation,omitempty"`
 }
 
-// AutomaticAccountManagement is seed 002's AutomaticAccountManagement* group.
+// AutomaticAccountManagement is the Windows LAPS AutomaticAccountManagement* settings group.
 type AutomaticAccountManagement struct {
 	// Enabled turns automatic account management on (default false).
 	// +optional

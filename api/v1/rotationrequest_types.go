@@ -21,7 +21,7 @@ type RotationRequestSpec struct {
 	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason"`
 	// Deadline after which devices without evidence of rotation fail. Default: 26 hours after
-	// the controller started the request (status.startTime; a device cycles hourly; seed 001).
+	// the controller started the request (status.startTime; a device processes its LAPS policy every hour).
 	// +optional
 	Deadline *metav1.Time `json:"deadline,omitempty"`
 	// TTLSecondsAfterFinished deletes the request this long after it succeeded or failed.

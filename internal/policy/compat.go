@@ -68,12 +68,12 @@ func requirements(s Settings) []requirement {
 		// Seed 002 treats passphrases (6..8) and improved readability (5) as new features that
 		// older OSes replace by the default 4; LAPS-REFERENCE §2: passphraselength "needs build
 		// 10.0.26100" (Windows 11 24H2 / Server 2025).
-		r = append(r, requirement{"passwordComplexity " + string(s.PasswordComplexity), Build26100, "seed 002 default-value note; LAPS-REFERENCE §2"})
+		r = append(r, requirement{"passwordComplexity " + string(s.PasswordComplexity), Build26100, "older builds silently use the default value instead"})
 	}
 	if s.PostAuthenticationActions == lapsv1.PostAuthResetPasswordAndTerminateProcesses {
 		// Seed 002: "PostAuthenticationActions value 11 is only supported in Windows 11 24H2,
 		// Windows Server 2025 and later releases."
-		r = append(r, requirement{"postAuthenticationActions ResetPasswordAndTerminateProcesses (11)", Build26100, "seed 002 PostAuthenticationActions"})
+		r = append(r, requirement{"postAuthenticationActions ResetPasswordAndTerminateProcesses (11)", Build26100, "older builds silently use the default value instead"})
 	}
 	if s.AutomaticAccountManagement.Enabled {
 		// The seeds list AutomaticAccountManagement* with no build; these settings shipped with
@@ -100,10 +100,10 @@ func CheckCompatibility(s Settings, osBuild string) Compatibility {
 	}
 	if s.PolicyRoot != lapsv1.PolicyRootLegacyLAPS {
 		if build < minimumBuild {
-			return Compatibility{Reason: ReasonWindowsLAPSUnavailable, Message: fmt.Sprintf("OS build %s has no Windows LAPS: it needs Windows 10, Windows 11 or Windows Server 2019 or later with the April 11 2023 update (seed 000)", osBuild)}
+			return Compatibility{Reason: ReasonWindowsLAPSUnavailable, Message: fmt.Sprintf("OS build %s has no Windows LAPS: it needs Windows 10, Windows 11 or Windows Server 2019 or later with the April 11 2023 update", osBuild)}
 		}
 		if min, ok := april2023UBR[build]; ok && ubr >= 0 && ubr < min {
-			return Compatibility{Reason: ReasonWindowsLAPSUnavailable, Message: fmt.Sprintf("OS build %s has no Windows LAPS: it needs the April 11 2023 update (10.0.%d.%d or later, seed 000)", osBuild, build, min)}
+			return Compatibility{Reason: ReasonWindowsLAPSUnavailable, Message: fmt.Sprintf("OS build %s has no Windows LAPS: it needs the April 11 2023 update (10.0.%d.%d or later)", osBuild, build, min)}
 		}
 	}
 	var missing []string

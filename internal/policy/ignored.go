@@ -50,7 +50,7 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 	aamEnabled := aam != nil && aam.Enabled != nil && *aam.Enabled
 
 	if spec.BackupDirectory == lapsv1.BackupDirectoryDisabled || spec.BackupDirectory == "" {
-		const why = "backupDirectory is Disabled, so all other settings are ignored (seed 002)"
+		const why = "backupDirectory is Disabled, so Windows LAPS ignores all other settings"
 		for _, f := range setFields(spec) {
 			add(f, why)
 		}
@@ -65,7 +65,7 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 	if n := spec.AdministratorAccountName; n != nil {
 		switch {
 		case aamEnabled && !legacy:
-			add("administratorAccountName", "ignored when automaticAccountManagement is enabled (seed 002 AdministratorAccountName)")
+			add("administratorAccountName", "ignored when automaticAccountManagement is enabled (Windows LAPS AdministratorAccountName)")
 		default:
 			if why := accountNameProblem(*n, maxLocalAccountName); why != "" {
 				add("administratorAccountName", "%q is not a valid Windows local account name: %s; Windows LAPS does not create this account and cannot manage it", *n, why)
@@ -73,13 +73,13 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 		}
 	}
 	if p := spec.PasswordLength; p != nil && *p != DefaultPasswordLength && complexity.IsPassphrase() {
-		add("passwordLength", "ignored because passwordComplexity %s makes a passphrase; passphraseLength applies (seed 002 PasswordLength)", complexity)
+		add("passwordLength", "ignored because passwordComplexity %s makes a passphrase; passphraseLength applies (Windows LAPS PasswordLength)", complexity)
 	}
 	if p := spec.PassphraseLength; p != nil && *p != DefaultPassphraseLength && !complexity.IsPassphrase() {
-		add("passphraseLength", "ignored because passwordComplexity %s is a character password; passwordLength applies (seed 002 PassphraseLength)", complexity)
+		add("passphraseLength", "ignored because passwordComplexity %s is a character password; passwordLength applies (Windows LAPS PassphraseLength)", complexity)
 	}
 	if spec.PasswordExpirationProtectionEnabled != nil && entra {
-		add("passwordExpirationProtectionEnabled", "applies only to backupDirectory ActiveDirectory (seed 002 applicability table, seed 003)")
+		add("passwordExpirationProtectionEnabled", "applies only to backupDirectory ActiveDirectory (Windows LAPS policy settings; LAPS CSP)")
 	}
 	encryption := spec.ADPasswordEncryptionEnabled == nil || *spec.ADPasswordEncryptionEnabled
 	adOnly := func(field string, set bool) {
@@ -88,7 +88,7 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 		}
 		switch {
 		case entra:
-			add(field, "applies only to backupDirectory ActiveDirectory (seed 002 applicability table)")
+			add(field, "applies only to backupDirectory ActiveDirectory (Windows LAPS policy settings)")
 		case legacy:
 			add(field, "policyRoot LegacyLAPS has no such setting (legacy Microsoft LAPS stores the password in clear text)")
 		}
@@ -99,17 +99,17 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 	adOnly("adBackupDSRMPassword", spec.ADBackupDSRMPassword != nil)
 	if !entra && !legacy && !encryption {
 		if spec.ADPasswordEncryptionPrincipal != nil {
-			add("adPasswordEncryptionPrincipal", "ignored unless adPasswordEncryptionEnabled is true (seed 002)")
+			add("adPasswordEncryptionPrincipal", "ignored unless adPasswordEncryptionEnabled is true (Windows LAPS policy settings)")
 		}
 		if spec.ADEncryptedPasswordHistorySize != nil {
-			add("adEncryptedPasswordHistorySize", "ignored unless adPasswordEncryptionEnabled is true (seed 002)")
+			add("adEncryptedPasswordHistorySize", "ignored unless adPasswordEncryptionEnabled is true (Windows LAPS policy settings)")
 		}
 		if spec.ADBackupDSRMPassword != nil {
-			add("adBackupDSRMPassword", "ignored unless adPasswordEncryptionEnabled is true (seed 002)")
+			add("adBackupDSRMPassword", "ignored unless adPasswordEncryptionEnabled is true (Windows LAPS policy settings)")
 		}
 	}
 	if !entra && !legacy && encryption && root == lapsv1.PolicyRootCSP && spec.ADBackupDSRMPassword != nil {
-		add("adBackupDSRMPassword", "the LAPS CSP does not support it (seed 002); it is not sent")
+		add("adBackupDSRMPassword", "the LAPS CSP does not support it; it is not sent")
 	}
 	if legacy {
 		if p := spec.PostAuthenticationResetDelay; p != nil && *p != DefaultPostAuthenticationResetDelay {
@@ -125,13 +125,13 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 	}
 	if p := spec.PostAuthenticationActions; p != nil && *p != DefaultPostAuthenticationActions &&
 		spec.PostAuthenticationResetDelay != nil && *spec.PostAuthenticationResetDelay == 0 {
-		add("postAuthenticationActions", "ignored because postAuthenticationResetDelay 0 disables all post-authentication actions (seed 002)")
+		add("postAuthenticationActions", "ignored because postAuthenticationResetDelay 0 disables all post-authentication actions")
 	}
 	if aam == nil {
 		return out
 	}
 	if !aamEnabled {
-		const why = "ignored unless automaticAccountManagement.enabled is true (seed 002)"
+		const why = "ignored unless automaticAccountManagement.enabled is true (Windows LAPS policy settings)"
 		if aam.Target != nil {
 			add("automaticAccountManagement.target", why)
 		}
@@ -150,7 +150,7 @@ func Ignored(spec *lapsv1.LapsPolicySpec) []IgnoredSetting {
 		randomize := aam.RandomizeName != nil && *aam.RandomizeName
 		name := *n
 		if randomize && len([]rune(name)) > maxRandomizedPrefix {
-			add("automaticAccountManagement.nameOrPrefix", "%q is longer than %d characters and is truncated to %q with randomizeName (seed 002 AutomaticAccountManagementRandomizeName)",
+			add("automaticAccountManagement.nameOrPrefix", "%q is longer than %d characters and is truncated to %q with randomizeName (Windows LAPS AutomaticAccountManagementRandomizeName)",
 				name, maxRandomizedPrefix, string([]rune(name)[:maxRandomizedPrefix]))
 			name = string([]rune(name)[:maxRandomizedPrefix])
 		}

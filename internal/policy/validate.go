@@ -21,19 +21,19 @@ import (
 
 // CEL messages, verbatim from the XValidation markers on LapsPolicySpec.
 const (
-	msgEntraAge        = "passwordAgeDays must be between 7 and 365 when backupDirectory is EntraID (seed 002: the Entra minimum is 7 days)"
+	msgEntraAge        = "passwordAgeDays must be between 7 and 365 when backupDirectory is EntraID (Windows LAPS: the Entra ID minimum is 7 days)"
 	msgEntraEncryption = "adPasswordEncryptionEnabled applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or false"
 	msgEntraPrincipal  = "adPasswordEncryptionPrincipal applies only to backupDirectory ActiveDirectory; with EntraID it must be unset"
 	msgEntraHistory    = "adEncryptedPasswordHistorySize applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or 0"
 	msgEntraDSRM       = "adBackupDSRMPassword applies only to backupDirectory ActiveDirectory; with EntraID it must be unset or false"
-	msgHistoryNeedsEnc = "adEncryptedPasswordHistorySize greater than 0 requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores history without encryption"
-	msgDSRMNeedsEnc    = "adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; seed 002 ignores DSRM backup without encryption"
+	msgHistoryNeedsEnc = "adEncryptedPasswordHistorySize greater than 0 requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; Windows LAPS ignores history without encryption"
+	msgDSRMNeedsEnc    = "adBackupDSRMPassword true requires adPasswordEncryptionEnabled true (or unset, which means true) on backupDirectory ActiveDirectory; Windows LAPS ignores DSRM backup without encryption"
 	msgLegacyEntra     = "policyRoot LegacyLAPS backs up to Active Directory only; use backupDirectory ActiveDirectory or Disabled"
 	msgLegacyComplex   = "passwordComplexity with policyRoot LegacyLAPS must be one of LargeLetters, LargeAndSmallLetters, LargeAndSmallLettersAndNumbers, LargeAndSmallLettersNumbersAndSpecials (legacy LAPS knows values 1..4)"
 	msgGroupPolicyRoot = "groupPolicy applies only to policyRoot GroupPolicy or LegacyLAPS (an unset policyRoot means GroupPolicy with backupDirectory ActiveDirectory) and not to backupDirectory EntraID"
 	msgGPODisplayName  = "groupPolicy.displayName must not contain control characters"
 	msgGPOTarget       = "groupPolicy.links[].target must be the distinguished name of an organizational unit (OU=...) or of the domain (DC=...), without control characters"
-	msgCSPDSRM         = "adBackupDSRMPassword cannot be delivered through policyRoot CSP (seed 002: the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
+	msgCSPDSRM         = "adBackupDSRMPassword cannot be delivered through policyRoot CSP (the LAPS CSP does not support it; domain controllers are never managed via CSP); use GroupPolicy or LocalConfiguration"
 	msgPrincipal       = `adPasswordEncryptionPrincipal must be a SID (S-1-5-21-...), DOMAIN\name or name@domain.tld, entered as-is without quotes; a name may contain spaces but not / \ [ ] : ; | = , + * ? < > quotes or control characters, and may not start or end with a space or end with a period`
 )
 

@@ -161,7 +161,7 @@ func check(s policy.Settings) error {
 	if len(errs) == 0 && s.BackupDirectory != lapsv1.BackupDirectoryDisabled {
 		rng := func(name string, v, lo, hi int32) {
 			if v < lo || v > hi {
-				errs = append(errs, field.Invalid(p.Child(name), v, fmt.Sprintf("must be between %d and %d (seed 002)", lo, hi)))
+				errs = append(errs, field.Invalid(p.Child(name), v, fmt.Sprintf("must be between %d and %d (Windows LAPS policy settings)", lo, hi)))
 			}
 		}
 		minAge := int32(1)

@@ -197,8 +197,8 @@ func selector(s metav1.LabelSelector) func(*lapsv1.LapsPolicySpec) {
 // one step outside, every enum, every CEL rule passing and failing, and seed 003's two SyncML
 // examples.
 var AdmissionCases = []AdmissionCase{
-	{Name: "should admit seed 003's Azure-joined SyncML example", Spec: SeedCSPExampleEntraID(), Valid: true},
-	{Name: "should admit seed 003's hybrid-joined SyncML example", Spec: SeedCSPExampleActiveDirectory(), Valid: true},
+	{Name: "should admit the LAPS CSP documentation's Azure-joined SyncML example", Spec: SeedCSPExampleEntraID(), Valid: true},
+	{Name: "should admit the LAPS CSP documentation's hybrid-joined SyncML example", Spec: SeedCSPExampleActiveDirectory(), Valid: true},
 	{Name: "should admit a minimal ActiveDirectory policy", Spec: ad(), Valid: true},
 	{Name: "should admit a minimal EntraID policy", Spec: entra(), Valid: true},
 	{Name: "should admit a minimal Disabled policy", Spec: spec(lapsv1.BackupDirectoryDisabled), Valid: true},
@@ -289,7 +289,7 @@ var AdmissionCases = []AdmissionCase{
 	{Name: "should admit a SID principal", Spec: ad(principal("S-1-5-21-2127521184-1604012920-1887927527-35197")), Valid: true},
 	{Name: `should admit a DOMAIN\name principal`, Spec: ad(principal(`contoso\LAPSAdmins`)), Valid: true},
 	{Name: "should admit a name@domain principal", Spec: ad(principal("lapsadmins@contoso.com")), Valid: true},
-	{Name: "should reject a quoted principal (seed 002: enter as-is)", Spec: ad(principal(`"contoso\LAPSAdmins"`)), FieldContains: "adPasswordEncryptionPrincipal"},
+	{Name: "should reject a quoted principal (Windows LAPS: enter it as-is)", Spec: ad(principal(`"contoso\LAPSAdmins"`)), FieldContains: "adPasswordEncryptionPrincipal"},
 	{Name: "should reject a bare group name principal", Spec: ad(principal("Domain Admins")), FieldContains: "adPasswordEncryptionPrincipal"},
 	{Name: "should reject an empty principal", Spec: ad(principal("")), FieldContains: "adPasswordEncryptionPrincipal"},
 	{Name: "should reject a 513-character principal", Spec: ad(principal("S-1-5" + strings.Repeat("-1", 254))), FieldContains: "adPasswordEncryptionPrincipal"},
