@@ -70,7 +70,8 @@ type EffectivePolicy struct {
 	Name string `json:"name"`
 	// PolicyRoot it is delivered through.
 	PolicyRoot PolicyRoot `json:"policyRoot"`
-	// Hash of its effective settings (LapsPolicy status.renderedHash).
+	// Hash of the effective settings: it changes when a setting of the effective policy changes.
+	// It is not LapsPolicy status.renderedHash, which hashes the rendered documents.
 	// +optional
 	Hash string `json:"hash,omitempty"`
 }
