@@ -91,7 +91,7 @@ func startAgents(ctx context.Context, c client.Client, m *manager, w *world) (*a
 		return nil, err
 	}
 	applied := map[string][]render.RegistryValue{}
-	for _, t := range demoTiers() {
+	for _, t := range w.tiers {
 		applied[t.Name] = render.RegistryValues(policy.Effective(&tierPolicy(t).Spec))
 	}
 	f := &agentFleet{clock: w.clock, agents: map[string]*demoAgent{}, rejectedBy: map[string]int64{}}

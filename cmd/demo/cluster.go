@@ -275,18 +275,19 @@ func tierPolicy(t tier) *lapsv1.LapsPolicy {
 	if t.DC {
 		spec.ADBackupDSRMPassword = ptr.To(true)
 	}
+	spec.Rotation = t.Rotation
 	return &lapsv1.LapsPolicy{ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: demoNamespace}, Spec: spec}
 }
 
 // applyDemoObjects creates the demo namespace, the manager's (for the agents' token hashes)
 // and one LapsPolicy per tier.
-func applyDemoObjects(ctx context.Context, c client.Client) error {
+func applyDemoObjects(ctx context.Context, c client.Client, tiers []tier) error {
 	for _, ns := range []string{demoNamespace, reportNamespace} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
 	}
-	for _, t := range demoTiers() {
+	for _, t := range tiers {
 		if err := c.Create(ctx, tierPolicy(t)); err != nil {
 			return fmt.Errorf("LapsPolicy %s: %w", t.Name, err)
 		}

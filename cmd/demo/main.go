@@ -56,8 +56,8 @@ func main() {
 		interval  = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
 		bench     = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table.")
 		benchOne  = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
-		bWindow   = flag.Duration("bench-window", 24*time.Hour, "Benchmark: simulated steady-state window (after a 3h warm-up).")
-		bSpeed    = flag.Float64("bench-speed", 720, "Benchmark: simulated seconds per real second.")
+		bWindow   = flag.Duration("bench-window", 3*time.Hour, "Benchmark: simulated steady-state window (after a 1h warm-up).")
+		bSpeed    = flag.Float64("bench-speed", 0, "Benchmark: simulated seconds per real second (0: 240 up to 10,000 devices, falling as 1/N above).")
 	)
 	flag.Parse()
 	// An interactive run keeps the terminal for its status view: the manager's JSON logs go to
@@ -356,6 +356,7 @@ func writeSummary(w *world, cp *controlPlane, settled *settleResult, o options, 
 type controlPlane struct {
 	env        *envtest.Environment
 	cfg        *rest.Config
+	scheme     *runtime.Scheme
 	client     client.Client
 	kubeconfig string
 	mgr        *manager
@@ -365,6 +366,8 @@ type controlPlane struct {
 	// none, since the agents report through the report API.
 	directStatusWrites atomic.Int64
 	cancelMgr          context.CancelFunc
+	// marks are when start-up steps ended (the benchmark's phases).
+	marks []phaseMark
 	// requests are the RotationRequests the demo's automation created (annotation requests
 	// are created by the manager and found by listing).
 	mu       sync.Mutex
@@ -374,6 +377,7 @@ type controlPlane struct {
 // startControlPlane starts kube-apiserver + etcd, installs the CRDs, applies the samples and
 // the demo's policies, starts the manager and waits until discovery created every device.
 func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane, error) {
+	start := time.Now()
 	w.con.printf(">> starting kube-apiserver and etcd\n")
 	env := &envtest.Environment{
 		CRDDirectoryPaths:     []string{filepath.Join(repoRoot(), "config", "crd", "bases")},
@@ -384,7 +388,8 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if err != nil {
 		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	cp := &controlPlane{env: env, cfg: cfg, cancelMgr: func() {}, con: w.con}
+	cp := &controlPlane{env: env, cfg: cfg, cancelMgr: func() {}, con: w.con, marks: []phaseMark{{"start", start}}}
+	cp.mark("kube-apiserver and etcd up")
 	fail := func(err error) (*controlPlane, error) {
 		cp.stop()
 		return nil, err
@@ -395,6 +400,7 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(lapsv1.AddToScheme(scheme))
+	cp.scheme = scheme
 	admin, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return fail(err)
@@ -407,7 +413,7 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 		}
 		w.con.printf(">> applied %d sample objects from %s\n", applied, o.samplesDir)
 	}
-	if err := applyDemoObjects(ctx, cp.client); err != nil {
+	if err := applyDemoObjects(ctx, cp.client, w.tiers); err != nil {
 		return fail(err)
 	}
 	w.con.printf(">> created one LapsPolicy per tier in namespace %s\n", demoNamespace)
@@ -427,19 +433,30 @@ func startControlPlane(ctx context.Context, o options, w *world) (*controlPlane,
 	if cp.mgr, err = startManager(mctx, cfg, scheme, w.clock, w.connFile, interval); err != nil {
 		return fail(fmt.Errorf("starting the manager: %w", err))
 	}
+	cp.mark("manager started, caches synced")
 	w.con.printf(">> manager started (directory sync every %s simulated); waiting for discovery of %d devices\n", interval, w.deviceCount())
 	if err := waitDiscovered(ctx, cp.mgr.reader, w.deviceCount(), 2*time.Minute+time.Duration(w.deviceCount())*20*time.Millisecond); err != nil {
 		return fail(err)
 	}
+	cp.mark("devices discovered")
 	if cp.agents, err = startAgents(ctx, cp.client, cp.mgr, w); err != nil {
 		return fail(err)
 	}
+	cp.mark("agents enrolled")
 
 	if o.simulate == 0 {
 		showTryView(w.con, o, cp.kubeconfig)
 	}
 	return cp, nil
 }
+
+// phaseMark is when a named step ended.
+type phaseMark struct {
+	name string
+	at   time.Time
+}
+
+func (cp *controlPlane) mark(name string) { cp.marks = append(cp.marks, phaseMark{name, time.Now()}) }
 
 func (cp *controlPlane) stop() {
 	cp.cancelMgr()

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/yaml"
 
+	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/fleetsim"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
@@ -30,6 +31,8 @@ type tier struct {
 	Share  int // per mille of the fleet (the rest goes to the first tier)
 	DC     bool
 	Policy fleetsim.Policy
+	// Rotation limits controller-started rotations of the tier's devices (nil: none).
+	Rotation *lapsv1.RotationSettings
 }
 
 // demoTiers is one AD policy per tier. Every tier runs passwordAgeDays 1, so each device
@@ -78,6 +81,8 @@ type world struct {
 	con *console
 	// entra is the Entra ID slice of the fleet (nil without one).
 	entra *entraWorld
+	// tiers are the AD fleet's groups and policies (the demo's or the benchmark's).
+	tiers []tier
 
 	timersMu sync.Mutex
 	timers   []clock.Timer
@@ -119,7 +124,7 @@ const (
 )
 
 func startWorld(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string) (*world, error) {
-	return startWorldWith(ctx, n, seed, clk, workDir, channel, 0)
+	return startWorldWith(ctx, n, seed, clk, workDir, channel, fleetShape{tiers: demoTiers()})
 }
 
 // startMixedWorld is startWorld with entraN of the n devices Entra-joined (served by the Graph
@@ -131,7 +136,7 @@ func startMixedWorld(ctx context.Context, n, entraN int, seed uint64, clk *simcl
 	if entraN == 0 {
 		return startWorld(ctx, n, seed, clk, workDir, channel)
 	}
-	w, err := startWorldWith(ctx, n-entraN, seed, clk, "", channel, 0)
+	w, err := startWorldWith(ctx, n-entraN, seed, clk, "", channel, fleetShape{tiers: demoTiers()})
 	if err != nil {
 		return nil, err
 	}
@@ -149,9 +154,19 @@ func startMixedWorld(ctx context.Context, n, entraN int, seed uint64, clk *simcl
 	return w, nil
 }
 
-// startWorldWith is startWorld with the size of the devices' opaque password blobs (0: the
-// simulator's default).
-func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string, blobSize int) (*world, error) {
+// fleetShape is what the AD fleet looks like at start.
+type fleetShape struct {
+	tiers []tier
+	// blobSize is the size of the devices' opaque password blobs (0: the simulator's default).
+	blobSize int
+	// spreadBackups backs every device up at start, as of a time spread evenly over its
+	// policy's password age, as on a fleet that has been running for a while (false: devices
+	// make their first backup at their first processing cycle, all in the first hour).
+	spreadBackups bool
+}
+
+// startWorldWith is startWorld with a given fleet shape.
+func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scaled, workDir, channel string, shape fleetShape) (*world, error) {
 	dir, err := ldapserver.Start(ctx, ldapserver.Config{StoreConfig: ldapserver.StoreConfig{Clock: clk, Seed: seed}})
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded directory: %w", err)
@@ -174,10 +189,11 @@ func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scale
 	default:
 		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
 	}
-	w := &world{con: newConsole(os.Stdout, false), clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: blobSize}, devDir,
+	w := &world{con: newConsole(os.Stdout, false), clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: shape.blobSize}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
 	w.closers = closers
-	tiers := demoTiers()
+	tiers := shape.tiers
+	w.tiers = tiers
 	counts := make([]int, len(tiers))
 	rest := n
 	for i := len(tiers) - 1; i > 0; i-- {
@@ -204,6 +220,15 @@ func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scale
 			}
 			if err := w.fleet.AddDevice(fleetsim.DeviceSpec{Name: name, DN: dn, DomainController: t.DC}, t.Policy); err != nil {
 				return nil, err
+			}
+			if shape.spreadBackups {
+				// Device j of the tier backed up (j+1)/count of a password age ago: the expiries
+				// fall evenly over the next password age.
+				age := time.Duration(max(t.Policy.PasswordAgeDays, 1)) * 24 * time.Hour
+				at := clk.Now().Add(-age * time.Duration(j+1) / time.Duration(counts[i]))
+				if err := w.fleet.BackedUpAt(name, at); err != nil {
+					return nil, err
+				}
 			}
 			w.devices = append(w.devices, demoDevice{Name: name, DN: dn, Tier: t.Name})
 		}

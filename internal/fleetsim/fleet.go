@@ -484,3 +484,28 @@ func (h *deviceHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return d
 }
+
+// BackedUpAt makes the device's first backup happen as of at (not after the clock's now), as
+// on a fleet that has been running for a while: the directory's expiry then falls at at plus
+// the password age. A fleet whose backups are spread over one password age rotates at a steady
+// daily rate instead of all at once. The directory write itself happens now.
+func (f *Fleet) BackedUpAt(name string, at time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, err := f.get(name)
+	if err != nil {
+		return err
+	}
+	if at.After(f.clock.Now()) {
+		return fmt.Errorf("device %s: a backup as of %s is in the future", name, at.UTC().Format(time.RFC3339))
+	}
+	if d.rotations > 0 {
+		return fmt.Errorf("device %s already backed up", name)
+	}
+	f.cycle(d, at)
+	if d.rotations == 0 {
+		return fmt.Errorf("device %s: the backup as of %s did not happen (policy %s, backup directory %s)", name,
+			at.UTC().Format(time.RFC3339), d.policy.PolicyRoot, d.policy.BackupDirectory)
+	}
+	return nil
+}

@@ -453,3 +453,50 @@ func TestNextCycle(t *testing.T) {
 		t.Fatal("unknown device: no error")
 	}
 }
+
+// A fleet backfilled over one password age rotates a steady share of its devices per day
+// (the expiries are spread), not every device on the same day.
+func TestBackedUpAtSpreadsRotationsOverThePasswordAge(t *testing.T) {
+	p := DefaultPolicy()
+	p.PasswordAgeDays = 10
+	s := newSim(t, Config{Seed: 3}, p, devices(100)...)
+	age := 10 * 24 * time.Hour
+	if err := s.fleet.BackedUpAt("WS-0001", t0.Add(time.Hour)); err == nil {
+		t.Fatal("a backup in the future was accepted")
+	}
+	for i := range 100 {
+		at := t0.Add(-age * time.Duration(i+1) / 100)
+		if err := s.fleet.BackedUpAt(fmt.Sprintf("WS-%04d", i), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.fleet.BackedUpAt("WS-0000", t0); err == nil {
+		t.Fatal("a second backfill of WS-0000 was accepted")
+	}
+	v, err := s.store.Read(admin, s.dns["WS-0050"], ldapserver.AttrPasswordExpirationTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ft, err := adsyntax.ParseFiletime(v[ldapserver.AttrPasswordExpirationTime][0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := t0.Add(-age * 51 / 100).Add(age); !ft.Time.Equal(want) {
+		t.Fatalf("WS-0050 expires %s, want %s (backed up 0.51 of an age ago)", ft.Time, want)
+	}
+	base := s.fleet.Stats().Rotations
+	perDay := []int64{}
+	for range 10 {
+		before := s.fleet.Stats().Rotations
+		s.advance(24*time.Hour, 10*time.Minute, nil)
+		perDay = append(perDay, s.fleet.Stats().Rotations-before)
+	}
+	if total := s.fleet.Stats().Rotations - base; total != 100 {
+		t.Fatalf("%d rotations in one password age, want 100 (each device once): per day %v", total, perDay)
+	}
+	for day, n := range perDay {
+		if n < 5 || n > 15 {
+			t.Fatalf("day %d: %d rotations, want about 10 (per day %v)", day, n, perDay)
+		}
+	}
+}
