@@ -28,6 +28,8 @@ DIR=${1:?usage: up.sh DIR}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 for bin in samba samba-tool ldbadd ldbmodify openssl; do
 	command -v "$bin" >/dev/null || {
@@ -43,13 +45,7 @@ ADMINPASS='Adm1n-Passw0rd!'
 CTRLPASS='Ctrl-Passw0rd!1'
 ROPASS='R3ad-Only-Passw0rd!'
 
-if [[ -z "${SAMBA_IP:-}" ]]; then
-	for _ in $(seq 1 50); do
-		SAMBA_IP="127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))"
-		# ss (iproute2) may be missing on a minimal machine; a clash is then caught at start.
-		if ! command -v ss >/dev/null || ! ss -Hltn "( sport = :636 or sport = :389 )" | grep -q "$SAMBA_IP:"; then break; fi
-	done
-fi
+SAMBA_IP=${SAMBA_IP:-$(pick_ip)}
 IP=$SAMBA_IP
 SAMBA_FIXTURE_T0=${SAMBA_FIXTURE_T0:-$(( ($(date +%s) / 86400 - 1) * 86400 ))}
 T=$DIR/samba
@@ -57,22 +53,7 @@ mkdir -p "$T" "$DIR/tls" "$DIR/run"
 
 log() { echo "up.sh: $*" >&2; }
 
-# --- TLS: own CA and a server certificate with IP SANs (Samba's self-made one has a negative
-# serial that Go rejects).
-(
-	cd "$DIR/tls"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=fleetlaps test CA" \
-		-keyout ca.key -out ca.pem -addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -subj "/CN=dc1.fleet.test" -keyout key.pem -out server.csr 2>/dev/null
-	printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:dc1.fleet.test,DNS:localhost\nextendedKeyUsage=serverAuth\n' "$IP" > ext.cnf
-	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
-		-extfile ext.cnf -out cert.pem 2>/dev/null
-	# a second, unrelated CA for "wrong CA" tests
-	openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=wrong CA" \
-		-keyout wrong-ca.key -out wrong-ca.pem 2>/dev/null
-	chmod 600 key.pem ca.key wrong-ca.key
-)
+make_tls "$DIR" "$IP"
 
 # --- provision
 log "provisioning $REALM into $T"

@@ -34,6 +34,12 @@ type Options struct {
 	// /run/samba/winbindd): Start waits for a machine-wide file lock that Stop, or the end of
 	// the test binary, releases.
 	SMB bool
+	// CacheDir, when set, keeps the provisioned tree (computers loaded, never started) in a
+	// subdirectory of CacheDir named by a hash of everything that shapes it (the harness
+	// scripts, the schema LDIFs, samba --version, Computers, NoLAPSSchema, the fixture week),
+	// and starts the DC from a private copy of it: a big fleet is loaded once per machine. The
+	// fixtures' time base is then midnight UTC at most 8 days back (FixtureT0). Not with SMB.
+	CacheDir string
 }
 
 // smbLockPath serialises SMB-enabled DCs across test binaries.
@@ -63,12 +69,16 @@ type Server struct {
 	SMBAddress                      string
 	GPODN, GPONoSysvolDN, GPONoneDN string
 	GPOPassword                     string
-	Elapsed                         time.Duration
-	smbLock                         *os.File
-	env                             map[string]string
-	scripts                         string
-	proc                            *exec.Cmd
-	exited                          chan error
+	// Elapsed is the whole Start; Load is the part spent provisioning and loading the computers
+	// (zero when the tree came from the cache); Cached says it did, and CachedLoad is how long
+	// building that cache entry took.
+	Elapsed, Load, CachedLoad time.Duration
+	Cached                    bool
+	smbLock                   *os.File
+	env                       map[string]string
+	scripts                   string
+	proc                      *exec.Cmd
+	exited                    chan error
 }
 
 // RepoRoot finds the module root (the directory holding go.mod) from the working directory.
@@ -123,21 +133,38 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	cmd := exec.Command("bash", filepath.Join(scripts, "up.sh"), dir)
-	cmd.Env = append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers), "SAMBA_START=0")
-	if opts.NoLAPSSchema {
-		cmd.Env = append(cmd.Env, "SAMBA_EXTEND_SCHEMA=0")
-	}
-	if opts.SMB {
-		cmd.Env = append(cmd.Env, "SAMBA_SMB=1")
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		_ = exec.Command("bash", filepath.Join(scripts, "down.sh"), dir).Run()
-		unlockSMB(lock)
-		return nil, fmt.Errorf("adtest: up.sh: %v\n%s", err, stderr.String())
+	var (
+		out, stderr []byte
+		load        time.Duration
+		fromCache   *cacheEntry
+	)
+	if opts.CacheDir != "" {
+		var entry string
+		var built time.Duration
+		var info cacheEntry
+		entry, built, info, err = cachedTree(opts, scripts)
+		if err == nil {
+			load, fromCache = built, &info
+			if err = copyTree(entry, dir); err == nil {
+				if out, stderr, err = run(exec.Command("bash", filepath.Join(scripts, "relocate.sh"), dir)); err != nil {
+					err = fmt.Errorf("adtest: relocate.sh: %v\n%s", err, stderr)
+				}
+			}
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			unlockSMB(lock)
+			return nil, err
+		}
+	} else {
+		cmd := exec.Command("bash", filepath.Join(scripts, "up.sh"), dir)
+		cmd.Env = append(upEnv(opts), "SAMBA_START=0")
+		if out, stderr, err = run(cmd); err != nil {
+			_ = exec.Command("bash", filepath.Join(scripts, "down.sh"), dir).Run()
+			unlockSMB(lock)
+			return nil, fmt.Errorf("adtest: up.sh: %v\n%s", err, stderr)
+		}
+		load = time.Since(start)
 	}
 	env := map[string]string{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -156,6 +183,11 @@ func Start(opts Options) (*Server, error) {
 		ReadOnlyDN: env["SAMBA_RO_DN"], ROPassword: env["SAMBA_RO_PASSWORD"],
 		SMBAddress: env["SAMBA_SMB_ADDR"], GPODN: env["SAMBA_GPO_DN"], GPONoSysvolDN: env["SAMBA_GPO_NOSYSVOL_DN"],
 		GPONoneDN: env["SAMBA_GPO_NONE_DN"], GPOPassword: env["SAMBA_GPO_PASSWORD"], smbLock: lock,
+		Load: load,
+	}
+	if fromCache != nil {
+		s.Cached = load == 0
+		s.CachedLoad = time.Duration(fromCache.LoadSeconds * float64(time.Second))
 	}
 	t0, err := strconv.ParseInt(env["SAMBA_FIXTURE_T0"], 10, 64)
 	if err != nil {
@@ -165,7 +197,7 @@ func Start(opts Options) (*Server, error) {
 	s.FixtureT0 = time.Unix(t0, 0).UTC()
 	if s.LDAPSURL == "" || s.BindDN == "" || env["SAMBA_CONF"] == "" {
 		_ = s.Stop()
-		return nil, fmt.Errorf("adtest: up.sh printed no connection details:\n%s\n%s", out, stderr.String())
+		return nil, fmt.Errorf("adtest: up.sh printed no connection details:\n%s\n%s", out, stderr)
 	}
 	if err := s.startSamba(); err != nil {
 		_ = s.Stop()
@@ -173,6 +205,26 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.Elapsed = time.Since(start)
 	return s, nil
+}
+
+// upEnv is the environment of up.sh for opts.
+func upEnv(opts Options) []string {
+	env := append(os.Environ(), "SAMBA_COMPUTERS="+strconv.Itoa(opts.Computers))
+	if opts.NoLAPSSchema {
+		env = append(env, "SAMBA_EXTEND_SCHEMA=0")
+	}
+	if opts.SMB {
+		env = append(env, "SAMBA_SMB=1")
+	}
+	return env
+}
+
+// run runs cmd and returns its standard output and error.
+func run(cmd *exec.Cmd) (stdout, stderr []byte, err error) {
+	var e bytes.Buffer
+	cmd.Stderr = &e
+	stdout, err = cmd.Output()
+	return stdout, e.Bytes(), err
 }
 
 // startSamba runs samba as a child that dies with the test binary (see pdeathsig), writes its
@@ -284,6 +336,14 @@ func (s *Server) SambaTool(args ...string) (string, error) {
 		return string(out), fmt.Errorf("samba-tool %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out), nil
+}
+
+// Pid is samba's process id (0 when it is not running).
+func (s *Server) Pid() int {
+	if s.proc == nil || s.proc.Process == nil {
+		return 0
+	}
+	return s.proc.Process.Pid
 }
 
 // Env returns one of the KEY=value lines up.sh printed.
