@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/fleetlaps/fleetlaps/internal/directory"
@@ -79,3 +80,7 @@ func checkAllowList(attrs []string) error {
 	}
 	return nil
 }
+
+// SnapshotAttributes returns (a copy of) what the snapshot search requests, for benchmarks that
+// compare a pass with a bare search of the same attributes.
+func SnapshotAttributes() []string { return slices.Clone(searchAttributes) }
