@@ -54,7 +54,8 @@ type ManagedDeviceReconciler struct {
 	RequeueScale func(time.Duration) time.Duration
 }
 
-// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices,verbs=get;list;watch;create
+// Discovery creates ManagedDevices and patches each new one once, to clear its managedFields.
+// +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=manageddevices/status,verbs=get;patch;update
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=lapspolicies,verbs=get;list;watch
 // +kubebuilder:rbac:groups=laps.fleetlaps.io,resources=rotationrequests,verbs=get;list;watch;create

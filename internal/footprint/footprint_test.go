@@ -131,6 +131,18 @@ func TestMeasure_ManagedDevicesAsStored(t *testing.T) {
 			t.Fatalf("pid %d is not a child of this test process (%v)", p.PID, err)
 		}
 	}
+	res, err := e.Resources(ctx, DefaultEtcdPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]ResourceUsage{}
+	for _, u := range res {
+		byName[u.Resource] = u
+	}
+	md := byName["laps.fleetlaps.io/manageddevices"]
+	if md.Count != 20 || md.Bytes != s.TotalBytes+s.KeyBytes || byName["configmaps"].Count == 0 || byName["namespaces"].Count == 0 {
+		t.Fatalf("by resource: %+v", res)
+	}
 	if r.APIServer.PID == r.EtcdProcess.PID {
 		t.Fatal("one pid for both")
 	}
@@ -192,5 +204,19 @@ func TestNearestRank(t *testing.T) {
 	v := []int64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	if nearestRank(v, 0.5) != 5 || nearestRank(v, 0.99) != 10 || nearestRank(v, 0) != 1 || nearestRank([]int64{7}, 0.99) != 7 {
 		t.Fatal("nearest rank")
+	}
+}
+
+func TestResourceOf(t *testing.T) {
+	for rel, want := range map[string]string{
+		"laps.fleetlaps.io/manageddevices/fleet/pc-1": "laps.fleetlaps.io/manageddevices",
+		"events/fleet/pc-1.1873":                      "events",
+		"namespaces/fleet":                            "namespaces",
+		"masterleases/127.0.0.1":                      "masterleases",
+		"ranges":                                      "ranges",
+	} {
+		if got := resourceOf(rel); got != want {
+			t.Errorf("%s: %s, want %s", rel, got, want)
+		}
 	}
 }
