@@ -21,7 +21,7 @@ const (
 
 // setAgentReportingCondition: True while the last report is younger than the stale-after time
 // (lastReportTime moves at most once per heartbeat interval, so this must exceed it), False
-// after, Unknown before the first report.
+// after, Unknown before the first report. Its message moves only when the status does.
 func setAgentReportingCondition(s *deviceScope, heartbeat time.Duration) {
 	const t = lapsv1.ConditionAgentReporting
 	staleAfter := s.agentStaleAfter
@@ -40,7 +40,9 @@ func setAgentReportingCondition(s *deviceScope, heartbeat time.Duration) {
 		return
 	}
 	s.next = append(s.next, stale)
-	s.set(t, metav1.ConditionTrue, ReasonReporting, fmt.Sprintf("last report at %s", rfc3339(a.LastReportTime.Time)))
+	// No report time in the message: it would change with every heartbeat and cost a status
+	// write each time (status.agent.lastReportTime holds it).
+	s.set(t, metav1.ConditionTrue, ReasonReporting, fmt.Sprintf("last report less than %s ago", staleAfter))
 }
 
 // setPolicyNotAppliedOnDevice sets PolicyApplied=False and returns true when the agent reports

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
@@ -45,6 +46,20 @@ func TestSetAgentReportingCondition(t *testing.T) {
 				t.Errorf("next wake-up %v, want %s", s.next, tc.next)
 			}
 		})
+	}
+}
+
+// A heartbeat moves status.agent.lastReportTime; the condition it derives stays the same, so
+// the controller has nothing to write after the report API's heartbeat write.
+func TestSetAgentReportingCondition_heartbeatChangesNothing(t *testing.T) {
+	d := newDevice("pc1", 1, nil)
+	d.Status.Agent = &lapsv1.AgentStatus{LastReportTime: &metav1.Time{Time: t0.Add(-time.Hour)}}
+	setAgentReportingCondition(&deviceScope{device: d, now: t0}, 6*time.Hour)
+	before := d.Status.DeepCopy()
+	d.Status.Agent.LastReportTime = &metav1.Time{Time: t0.Add(5 * time.Hour)}
+	setAgentReportingCondition(&deviceScope{device: d, now: t0.Add(5*time.Hour + time.Minute)}, 6*time.Hour)
+	if !equality.Semantic.DeepEqual(before.Conditions, d.Status.Conditions) {
+		t.Fatalf("AgentReporting changed with a heartbeat: %+v -> %+v", before.Conditions, d.Status.Conditions)
 	}
 }
 

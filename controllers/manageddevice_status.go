@@ -83,11 +83,9 @@ func updateDeviceStatus(s *deviceScope, heartbeat time.Duration, err error) {
 	setRotationHistory(s)
 
 	setReconcilingCondition(s)
-	readyMsg := "password is current"
-	if p := st.EffectivePolicy; p != nil {
-		readyMsg = fmt.Sprintf("password is current under LapsPolicy %s", p.Name)
-	}
-	ready := conditions.Summary(st.Conditions, deviceReadyDeps, ReasonCompliant, readyMsg)
+	// The effective policy is status.effectivePolicy (and the Policy column): Ready=True does
+	// not repeat it.
+	ready := conditions.Summary(st.Conditions, deviceReadyDeps, ReasonCompliant, "password is current")
 	ready.ObservedGeneration = s.device.Generation
 	conditions.Set(&st.Conditions, ready, s.now)
 	conditions.Stamp(st.Conditions, s.device.Generation)

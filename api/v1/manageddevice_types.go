@@ -111,7 +111,8 @@ type AgentStatus struct {
 	// +kubebuilder:validation:Enum=Normal;SafeMode;DSRM
 	// +optional
 	BootMode string `json:"bootMode,omitempty"`
-	// RecentEvents from the Microsoft-Windows-LAPS/Operational channel, newest first.
+	// RecentEvents from the Microsoft-Windows-LAPS/Operational channel, newest first: the newest
+	// of each event ID.
 	// +kubebuilder:validation:MaxItems=20
 	// +listType=atomic
 	// +optional

@@ -226,7 +226,7 @@ func fleetFixture(t *testing.T, c client.Client, ns string) {
 			Conditions: []metav1.Condition{
 				cond(lapsv1.ConditionReady, metav1.ConditionTrue, "Compliant", "password current"),
 				cond(lapsv1.ConditionPasswordCurrent, metav1.ConditionTrue, "NotExpired", "password expires at 2026-12-29T10:00:00Z"),
-				cond(lapsv1.ConditionAgentReporting, metav1.ConditionTrue, "Reporting", "last report at 2026-12-01T09:50:00Z"),
+				cond(lapsv1.ConditionAgentReporting, metav1.ConditionTrue, "Reporting", "last report less than 3h0m0s ago"),
 			},
 		}
 	})

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -51,7 +50,7 @@ var ForwardedEvents = map[int32]bool{
 const MaxForwardedEvents = 10
 
 // BuildReport turns a State into a report: the applied values hashed, the forwarded events
-// newest first, messages shortened at a character boundary and scrubbed on the device already.
+// newest first and only the newest of each event ID, messages shortened at a character boundary and scrubbed on the device already.
 func BuildReport(dev report.DeviceRef, st State, seq int64, now time.Time) report.Report {
 	r := report.Report{
 		Schema: report.SchemaV1, Device: dev, Sequence: seq, AgentTime: now.UTC(),
@@ -67,7 +66,7 @@ func BuildReport(dev report.DeviceRef, st State, seq int64, now time.Time) repor
 			evs = append(evs, e)
 		}
 	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Time.After(evs[j].Time) })
+	evs = report.NewestPerID(evs)
 	if len(evs) > MaxForwardedEvents {
 		evs = evs[:MaxForwardedEvents]
 	}

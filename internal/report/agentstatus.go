@@ -11,7 +11,8 @@ import (
 )
 
 // AgentStatus is status.agent for an accepted report received at now (the server's clock: the
-// agent's own clock only has to lie within the skew bound). Event messages are scrubbed.
+// agent's own clock only has to lie within the skew bound). Event messages are scrubbed; of
+// each event ID only the newest is kept, newest first.
 func AgentStatus(r Report, now time.Time) lapsv1.AgentStatus {
 	st := lapsv1.AgentStatus{
 		LastReportTime:       stamp(now),
@@ -25,7 +26,7 @@ func AgentStatus(r Report, now time.Time) lapsv1.AgentStatus {
 	if !r.LocalExpirationTime.IsZero() {
 		st.LocalExpirationTime = stamp(r.LocalExpirationTime)
 	}
-	for _, e := range r.Events {
+	for _, e := range NewestPerID(r.Events) {
 		st.RecentEvents = append(st.RecentEvents, lapsv1.AgentEvent{
 			ID: e.ID, Time: *stamp(e.Time), ResultCode: int64(e.ResultCode), Message: Scrub(e.Message),
 		})
