@@ -225,7 +225,7 @@ func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scale
 				// Device j of the tier backed up (j+1)/count of a password age ago: the expiries
 				// fall evenly over the next password age.
 				age := time.Duration(max(t.Policy.PasswordAgeDays, 1)) * 24 * time.Hour
-				at := clk.Now().Add(-age * time.Duration(j+1) / time.Duration(counts[i]))
+				at := clk.Now().Add(-time.Duration(float64(age) * float64(j+1) / float64(counts[i])))
 				if err := w.fleet.BackedUpAt(name, at); err != nil {
 					return nil, err
 				}
