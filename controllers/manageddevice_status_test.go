@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/compliance"
 	"github.com/fleetlaps/fleetlaps/internal/conditions"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
@@ -32,10 +33,15 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 			wantStatus: metav1.ConditionTrue, wantReason: ReasonNotExpired, wantMessage: "password expires at 2026-12-10T10:00:00Z",
 			wantNext: updated.Add(30 * 24 * time.Hour),
 		},
-		"should be False once the expiry passed": {
+		"should stay True, word for word, within one processing cycle after the expiry": {
 			scope:      func(s *deviceScope) { s.now = updated.Add(30*24*time.Hour + time.Second) },
+			wantStatus: metav1.ConditionTrue, wantReason: ReasonNotExpired, wantMessage: "password expires at 2026-12-10T10:00:00Z",
+			wantNext: updated.Add(30*24*time.Hour + compliance.ExpiryGrace),
+		},
+		"should be False once the expiry passed more than one processing cycle ago": {
+			scope:      func(s *deviceScope) { s.now = updated.Add(30*24*time.Hour + compliance.ExpiryGrace) },
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
-			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle",
+			wantMessage: "password expired at 2026-12-10T10:00:00Z and was not rotated yet; Windows LAPS rotates it at the device's next hourly processing cycle (it did not within 1h15m0s)",
 		},
 		"should show an operator's rotation in progress until the request's deadline": {
 			scope: func(s *deviceScope) {

@@ -172,6 +172,14 @@ func RequiresEncryption(s policy.Settings) bool {
 		s.PolicyRoot != lapsv1.PolicyRootLegacyLAPS
 }
 
+// ExpiryGrace is how long after its expiry a password still counts as current when nothing
+// says the rotation is in trouble: Windows LAPS checks the expiry in its hourly background
+// processing cycle (seed 001) and rotates at the first cycle after it, and the controller sees
+// the new password at its next directory sync. Without the grace, every device would show
+// Expired for up to an hour at every rotation: two status writes and a false alarm per rotation,
+// thousands a day on a large fleet.
+const ExpiryGrace = time.Hour + 15*time.Minute
+
 // expiry judges the expiry that applies to the stored password.
 func expiry(in Input) Verdict {
 	exp, never := in.Record.Expiry()
@@ -181,6 +189,15 @@ func expiry(in Input) Verdict {
 	case exp.IsZero():
 		return verdict(metav1.ConditionFalse, ReasonNoExpirationTime, "directory %s holds a password for this device but no expiration time", in.Directory)
 	case !in.Now.Before(exp):
+		// Within the grace the verdict is the one before the expiry, word for word, so the
+		// status does not change; an operator's rotation or a failure the device reported
+		// shows at once.
+		quiet := in.Rotation == nil || len(in.Rotation.Requests) == 0
+		if quiet && in.Now.Before(exp.Add(ExpiryGrace)) && FailureSince(in.Agent, exp) == nil {
+			v := verdict(metav1.ConditionTrue, ReasonNotExpired, "password expires at %s", rfc3339(exp))
+			v.Next = exp.Add(ExpiryGrace)
+			return v
+		}
 		return expired(in, exp)
 	}
 	if s := in.Settings; s != nil && s.PasswordExpirationProtectionEnabled &&
@@ -211,7 +228,7 @@ func expired(in Input, exp time.Time) Verdict {
 		v.Next = rot.Deadline
 		return v
 	}
-	msg := fmt.Sprintf("password expired at %s and was not rotated yet; the device rotates at its next hourly cycle", rfc3339(exp))
+	msg := fmt.Sprintf("password expired at %s and was not rotated yet; Windows LAPS rotates it at the device's next hourly processing cycle (it did not within %s)", rfc3339(exp), ExpiryGrace)
 	if rot := in.Rotation; rot != nil && len(rot.Requests) > 0 {
 		msg += fmt.Sprintf("; RotationRequest %s passed its deadline %s", strings.Join(rot.Requests, ", "), rfc3339(rot.Deadline))
 	}

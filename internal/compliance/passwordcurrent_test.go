@@ -144,10 +144,15 @@ func TestPasswordCurrent(t *testing.T) {
 			in:         input(func(in *Input) { in.Record.PasswordExpirationTime = time.Time{} }),
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonNoExpirationTime,
 		},
-		"should be False once the expiry passed": {
-			in:         input(func(in *Input) { in.Now = exp.Add(time.Second) }),
+		"should stay current, word for word, within one processing cycle after the expiry": {
+			in:         input(func(in *Input) { in.Now = exp.Add(ExpiryGrace - time.Second) }),
+			wantStatus: metav1.ConditionTrue, wantReason: ReasonNotExpired, wantMessage: "password expires at 2026-12-21T10:00:00Z",
+			wantNext: exp.Add(ExpiryGrace),
+		},
+		"should be False once the expiry passed more than one processing cycle ago": {
+			in:         input(func(in *Input) { in.Now = exp.Add(ExpiryGrace) }),
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonExpired,
-			wantMessage: "password expired at 2026-12-21T10:00:00Z and was not rotated yet; the device rotates at its next hourly cycle",
+			wantMessage: "password expired at 2026-12-21T10:00:00Z and was not rotated yet; Windows LAPS rotates it at the device's next hourly processing cycle (it did not within 1h15m0s)",
 		},
 		"should show an operator's rotation as in progress until its deadline": {
 			in: input(func(in *Input) {
@@ -177,6 +182,20 @@ func TestPasswordCurrent(t *testing.T) {
 			}),
 			wantStatus: metav1.ConditionFalse, wantReason: ReasonRotationFailing,
 			wantMessage: "it reported event 10027 at 2026-12-21T11:00:00Z (cannot meet the local policy)",
+		},
+		"should show a failure the device reported within the grace at once": {
+			in: input(func(in *Input) {
+				in.Now = exp.Add(30 * time.Minute)
+				in.Agent = &lapsv1.AgentStatus{RecentEvents: []lapsv1.AgentEvent{{ID: 10017, Time: metav1.NewTime(exp.Add(10 * time.Minute))}}}
+			}),
+			wantStatus: metav1.ConditionFalse, wantReason: ReasonRotationFailing,
+		},
+		"should show an operator's rotation at once, grace or not": {
+			in: input(func(in *Input) {
+				in.Now = exp.Add(time.Second)
+				in.Rotation = &Rotation{Requests: []string{"rot1"}, Deadline: exp.Add(26 * time.Hour)}
+			}),
+			wantStatus: metav1.ConditionUnknown, wantReason: ReasonRotationInProgress,
 		},
 		"should flag an expiry later than update time plus age when protection is on": {
 			in:         input(func(in *Input) { in.Record.PasswordExpirationTime = updated.Add(60 * 24 * time.Hour) }),
