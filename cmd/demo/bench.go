@@ -21,6 +21,8 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/directory/ad/adbench"
+	"github.com/fleetlaps/fleetlaps/internal/footprint"
 	"github.com/fleetlaps/fleetlaps/internal/ldapserver"
 	"github.com/fleetlaps/fleetlaps/internal/simclock"
 )
@@ -100,6 +102,13 @@ type benchRow struct {
 	Selector selectorFigures `json:"selectorRequest"`
 	Restart  restartFigures  `json:"restart"`
 	Memory   memoryFigures   `json:"memory"`
+	// Stored is the ManagedDevices as etcd holds them at the end (steady state), EtcdDB its
+	// database.
+	Stored footprint.StoredSizes `json:"storedManagedDevices"`
+	EtcdDB footprint.EtcdStatus  `json:"etcdDB"`
+	// Samba is the directory sync of N computers on a Samba AD DC against a bare paged search.
+	Samba    adbench.Result `json:"samba"`
+	SambaErr string         `json:"sambaError,omitempty"`
 }
 
 // selectorFigures is the selector request's run: its limits and what the directory writes did.
@@ -133,6 +142,7 @@ type memoryFigures struct {
 	// ProcessRSSBytes is this process: the manager, the simulated fleet and agents, the
 	// embedded directory.
 	ProcessRSSBytes    int64 `json:"processRSSBytes"`
+	ProcessPeakBytes   int64 `json:"processPeakRSSBytes"`
 	APIServerRSSBytes  int64 `json:"apiserverRSSBytes"`
 	APIServerPeakBytes int64 `json:"apiserverPeakRSSBytes"`
 	EtcdRSSBytes       int64 `json:"etcdRSSBytes"`
@@ -255,6 +265,12 @@ func benchOne(o options, n int, out *os.File) error {
 		fmt.Fprintf(os.Stderr, ">> bench %d: %s in %s\n", n, name, time.Since(phaseStart).Round(100*time.Millisecond))
 		phaseStart = time.Now()
 	}
+	if err := benchSamba(ctx, n, &r); err != nil {
+		r.SambaErr = err.Error()
+		fmt.Fprintln(os.Stderr, "bench: Samba phase:", err)
+	}
+	phase(fmt.Sprintf("Samba AD DC with %d computers: full and incremental sync against a bare paged search", n))
+
 	dir, err := os.MkdirTemp("", "fleetlaps-bench-")
 	if err != nil {
 		return err
@@ -280,7 +296,8 @@ func benchOne(o options, n int, out *os.File) error {
 		r.Phases = append(r.Phases, benchPhase{Name: cp.marks[i].name, Seconds: cp.marks[i].at.Sub(cp.marks[i-1].at).Seconds()})
 	}
 	phaseStart = time.Now()
-	mem.watchChildren()
+	etcdURL := cp.env.ControlPlane.Etcd.URL.String()
+	mem.watchControlPlane(etcdURL)
 	// A full sync: the first snapshot of a fresh AD backend on the same connection.
 	if dirs, err := openDirectories(w.connFile, clk); err == nil {
 		if snap, err := dirs.Entries()[0].Directory.Snapshot(ctx); err == nil {
@@ -298,18 +315,20 @@ func benchOne(o options, n int, out *os.File) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	// Steady state: every device Ready (the start-up wave of status writes and first agent
-	// reports may outlast the simulated warm-up on a large fleet).
+	// Steady state: every device Ready and every agent reported once (the start-up wave of
+	// status writes and first reports may outlast the simulated warm-up on a large fleet).
+	// From then on any window of one heartbeat interval holds exactly one heartbeat per agent,
+	// whatever the phases of the agents' first reports.
 	readyStart := time.Now()
 	for time.Since(readyStart) < 20*time.Minute {
-		if v, err := readCluster(ctx, cp.mgr.reader); err == nil && v.Ready == n {
+		if v, err := readCluster(ctx, cp.mgr.reader); err == nil && v.Ready == n && cp.agents.accepted.Load() >= int64(n) {
 			break
 		}
 		time.Sleep(time.Second)
 	}
 	r.ReadyWaitSeconds = time.Since(readyStart).Seconds()
-	waitSim(benchWarmup)
-	phase("warm-up: every device Ready, first agent reports")
+	waitSim(max(benchWarmup, clk.Since(clk.Epoch())))
+	phase("warm-up: every device Ready, every agent reported once")
 
 	a := sample(cp, w)
 	byKindA := cp.mgr.writeCounts()
@@ -355,11 +374,27 @@ func benchOne(o options, n int, out *os.File) error {
 	}
 	phase("manager restarted over the same state")
 
-	r.Memory.ProcessRSSBytes = processRSS(os.Getpid())
+	if fp, err := footprint.Measure(ctx, etcdURL, footprint.ManagedDevicePrefix); err == nil {
+		r.Stored, r.EtcdDB = fp.Stored, fp.EtcdDB
+	} else {
+		fmt.Fprintln(os.Stderr, "bench: measuring etcd:", err)
+	}
 	mem.fill(&r.Memory)
 	data, _ := json.Marshal(r)
 	fmt.Fprintln(out, string(data))
 	return nil
+}
+
+// benchSamba measures the AD backend's sync of n computers on a Samba AD DC (loaded once per
+// machine into bin/samba, started from a copy) against a bare go-ldap paged search.
+func benchSamba(ctx context.Context, n int, r *benchRow) error {
+	s, err := adbench.StartDC(n)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.Stop() }()
+	r.Samba, err = adbench.Measure(ctx, adbench.Options{Server: s, Computers: n})
+	return err
 }
 
 func diffCounts(a, b map[string]int64) map[string]int64 {
@@ -437,10 +472,7 @@ func restartManager(ctx context.Context, o options, cp *controlPlane, w *world) 
 	case <-time.After(time.Minute):
 		return f, 0, fmt.Errorf("the manager did not stop within a minute")
 	}
-	old := cp.mgr
 	cp.mgr = nil
-	old.mgr, old.reader, old.comps, old.report = nil, nil, nil, nil
-	heap0 := heapAfterGC()
 	testingManyManagers = true // the second manager registers the same controller names
 	mctx, cancel := context.WithCancel(ctx)
 	cp.cancelMgr = cancel
@@ -465,7 +497,14 @@ func restartManager(ctx context.Context, o options, cp *controlPlane, w *world) 
 	f.Reconciles = r1 - r0
 	f.Writes = m.writes.Load()
 	f.WritesByKind = m.writeCounts()
-	return f, heapAfterGC() - heap0, nil
+	// The manager's heap: what the process holds with it running minus what it holds once it
+	// stopped (both after GC), so nothing else the process allocated meanwhile counts.
+	with := heapAfterGC()
+	cancel()
+	<-m.done
+	cp.mgr = nil
+	cp.cancelMgr = func() {}
+	return f, with - heapAfterGC(), nil
 }
 
 func heapAfterGC() int64 {

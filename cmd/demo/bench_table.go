@@ -38,7 +38,18 @@ func (r benchRow) figures() []benchFigure {
 	}
 	sort.Strings(restartKinds)
 	sel := r.Selector
+	sb := r.Samba
+	samba := "measured"
+	if sb.DCCached {
+		samba = "cached"
+	}
 	f := []benchFigure{
+		{"Samba AD DC: full sync round trips", fmt.Sprint(sb.FullRoundTrips), fmt.Sprintf("= floor(N/page)+1 = %d", sb.FullRoundTripAnchor), "ceil(N/page) pages + the empty page Samba ends with"},
+		{"Samba AD DC: full sync wall / bare go-ldap paged search", fmt.Sprintf("%.2f s / %.2f s = %.2fx", sb.FullSeconds, sb.BareSeconds, sb.FullOverBare), "<= 1.5x", fmt.Sprintf("same attributes, same run, median of %d each, interleaved", len(sb.FullSecondsEach))},
+		{"Samba AD DC: incremental pass after changes: round trips", fmt.Sprintf("%d (%d entries, %.3f s)", sb.IncrementalRoundTrips, sb.IncrementalEntries, sb.IncrementalSeconds), fmt.Sprintf("= %d (1 per page of changes)", sb.IncrementalRoundTripAnchor), fmt.Sprintf("%d computers changed", sb.IncrementalChanges)},
+		{"Samba AD DC: load / start, RSS", fmt.Sprintf("%.0f s (%s) / %.0f s, %.0f MiB", sb.DCLoadSeconds, samba, sb.DCStartSeconds, float64(sb.SambaRSSBytes)/(1<<20)), "", "loaded once per machine into bin/samba"},
+		{"ManagedDevice as stored in etcd: mean / p99 / max", fmt.Sprintf("%.0f / %d / %d B", r.Stored.MeanBytes, r.Stored.P99Bytes, r.Stored.MaxBytes), "<= 3 KiB (3072 B)", fmt.Sprintf("%d objects; managedFields %d B in all", r.Stored.Count, r.Stored.ManagedFieldsBytes)},
+		{"etcd database size / in use", fmt.Sprintf("%s / %s", gib(r.EtcdDB.DBSize), gib(r.EtcdDB.DBSizeInUse)), "", ""},
 		{"directory sync, first full pass: round trips", fmt.Sprint(r.FirstSyncRoundTrips), fmt.Sprintf("= ceil(N/page) = %d", pages), fmt.Sprintf("page %d", r.PageSize)},
 		{"directory sync in the window: round trips per sync (mean)", fmt.Sprintf("%.2f over %.0f syncs", r.RoundTripsPerSync, r.Syncs), "1 per page of changes", "incremental passes; a full pass every simulated hour"},
 		{"manager apiserver writes per simulated hour", fmt.Sprintf("%.0f (%s)", r.WritesPerSimHour, strings.Join(kinds, ", ")), "= rotations (0 per sync cycle)", fmt.Sprintf("%.0f rotations per simulated hour", r.RotationsPerSimHour)},
@@ -49,7 +60,7 @@ func (r benchRow) figures() []benchFigure {
 		{"manager restart: caches synced / settled", fmt.Sprintf("%.1f s / %.1f s", r.Restart.CachesSyncedSeconds, r.Restart.SettledSeconds), "", fmt.Sprintf("%.0f device reconciles", r.Restart.Reconciles)},
 		{"manager restart: writes", fmt.Sprintf("%d %s", r.Restart.Writes, strings.Join(restartKinds, ", ")), "0", "nothing changed (fleet stopped, clock frozen)"},
 		{"manager heap in use after GC per device", perDev(r.Memory.ManagerHeapBytes), "<= 4 KiB", "restarted manager: caches, snapshot, queues, report API"},
-		{"demo process RSS per device", perDev(r.Memory.ProcessRSSBytes), "", "manager + embedded directory + simulated fleet and agents"},
+		{"demo process RSS per device (peak)", fmt.Sprintf("%s (%s)", perDev(r.Memory.ProcessRSSBytes), perDev(r.Memory.ProcessPeakBytes)), "", "manager + embedded directory + simulated fleet and agents"},
 		{"kube-apiserver RSS per device (peak)", fmt.Sprintf("%s (%s)", perDev(r.Memory.APIServerRSSBytes), perDev(r.Memory.APIServerPeakBytes)), "", ""},
 		{"etcd RSS per device (peak)", fmt.Sprintf("%s (%s)", perDev(r.Memory.EtcdRSSBytes), perDev(r.Memory.EtcdPeakBytes)), "", ""},
 		{"machine memory in use, peak", gib(r.Memory.MachinePeakBytes), "< 20 GiB", fmt.Sprintf("%s before the run", gib(r.Memory.MachineBaseBytes))},

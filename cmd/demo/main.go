@@ -56,7 +56,7 @@ func main() {
 		interval  = flag.Duration("sync-interval", 5*time.Minute, "Directory sync interval of the manager, in simulated time.")
 		bench     = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table.")
 		benchOne  = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
-		bWindow   = flag.Duration("bench-window", 3*time.Hour, "Benchmark: simulated steady-state window (after a 1h warm-up).")
+		bWindow   = flag.Duration("bench-window", agentHeartbeat, "Benchmark: simulated steady-state window after the warm-up (default one agent heartbeat interval, so it holds one heartbeat per agent).")
 		bSpeed    = flag.Float64("bench-speed", 0, "Benchmark: simulated seconds per real second (0: 240 up to 10,000 devices, falling as 1/N above).")
 	)
 	flag.Parse()
