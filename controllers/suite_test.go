@@ -12,13 +12,11 @@ import (
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -55,6 +53,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	raiseTimeoutFor100k()
 	os.Exit(runSuite(m))
 }
 
@@ -121,7 +120,7 @@ func zapLevel() zapcore.Level {
 // newManager builds a manager limited to a shard, with a write-counting client, every controller
 // and a manually driven sync runnable over dir.
 func newManager(ctx context.Context, shard string, dir directory.Directory, writes *atomic.Int64, hooks webhook.Server) (ctrl.Manager, *Components, error) {
-	sel, err := labels.Parse(shard)
+	cacheOpts, err := CacheOptions(shard) // exactly cmd/manager's cache
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,10 +129,7 @@ func newManager(ctx context.Context, shard string, dir directory.Directory, writ
 		Scheme:     testScheme(nil),
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&lapsv1.ManagedDevice{}: {Label: sel}, &lapsv1.RotationRequest{}: {Label: sel},
-			&corev1.ConfigMap{}: RenderedConfigMapCache(), // as cmd/manager
-		}},
+		Cache:      cacheOpts,
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.NewWithWatch(cfg, o)
 			if err != nil {

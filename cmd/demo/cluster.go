@@ -113,7 +113,12 @@ func startManager(ctx context.Context, cfg *rest.Config, scheme *runtime.Scheme,
 		m.writesBy[verb+" "+kind]++
 		m.writesMu.Unlock()
 	}
+	cacheOpts, err := controllers.CacheOptions("") // as cmd/manager without a shard
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Cache: cacheOpts,
 		// Tests run several demos, hence several managers, in one process.
 		Controller:             ctrlconfig.Controller{SkipNameValidation: ptr.To(testingManyManagers)},
 		Scheme:                 scheme,

@@ -11,12 +11,9 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -144,22 +141,6 @@ func fnv32(s string) uint32 {
 	return h
 }
 
-// cacheOptions limits the cache of ManagedDevices and RotationRequests to the shard.
-func cacheOptions(shard string) (cache.Options, error) {
-	// Only the rendered-policy ConfigMaps: never every ConfigMap of the cluster in memory.
-	opts := cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.ConfigMap{}: controllers.RenderedConfigMapCache()}}
-	if shard == "" {
-		return opts, nil
-	}
-	sel, err := labels.Parse(shard)
-	if err != nil {
-		return cache.Options{}, fmt.Errorf("--shard-selector: %w", err)
-	}
-	opts.ByObject[&lapsv1.ManagedDevice{}] = cache.ByObject{Label: sel}
-	opts.ByObject[&lapsv1.RotationRequest{}] = cache.ByObject{Label: sel}
-	return opts, nil
-}
-
 func run() error {
 	f, zopts, err := ParseFlags(flag.CommandLine, os.Args[1:])
 	if err != nil {
@@ -181,7 +162,8 @@ func run() error {
 	if err := lapsv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	cacheOpts, err := cacheOptions(f.ShardSelector)
+	// The cache the controllers need and no more (the manager benchmarks use the same options).
+	cacheOpts, err := controllers.CacheOptions(f.ShardSelector)
 	if err != nil {
 		return err
 	}

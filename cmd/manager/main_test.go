@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-
-	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 	"github.com/fleetlaps/fleetlaps/controllers"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 )
@@ -29,26 +26,8 @@ func TestParseFlags(t *testing.T) {
 	if leaderElectionID(f) == leaderElectionID(Flags{}) {
 		t.Fatal("shards must elect separately")
 	}
-	opts, err := cacheOptions(f.ShardSelector)
-	if err != nil || len(opts.ByObject) != 3 {
-		t.Fatalf("cache options %+v %v", opts, err)
-	}
-	for o, b := range opts.ByObject {
-		if _, ok := o.(*lapsv1.ManagedDevice); ok && b.Label.String() != "shard=a" {
-			t.Fatalf("selector %v", b.Label)
-		}
-	}
-	plain, err := cacheOptions("")
-	if err != nil || len(plain.ByObject) != 1 {
-		t.Fatalf("cache options without a shard: %+v %v", plain, err)
-	}
-	for o, b := range plain.ByObject {
-		if _, ok := o.(*corev1.ConfigMap); !ok || b.Label.String() != controllers.LabelRenderedPolicy {
-			t.Fatalf("the cache must hold only the rendered-policy ConfigMaps: %T %v", o, b.Label)
-		}
-	}
-	if _, err := cacheOptions("a b c"); err == nil {
-		t.Fatal("bad selector accepted")
+	if _, err := controllers.CacheOptions("a b c"); err == nil {
+		t.Fatal("bad --shard-selector accepted")
 	}
 	if _, _, err := ParseFlags(flag.NewFlagSet("m", flag.ContinueOnError), []string{"--sync-interval=1s"}); err == nil {
 		t.Fatal("tiny sync interval accepted")

@@ -38,6 +38,8 @@ func Setup(mgr ctrl.Manager, o Options) (*Listener, error) {
 	tokens, err := cache.New(mgr.GetConfig(), cache.Options{
 		Scheme:            mgr.GetScheme(),
 		DefaultNamespaces: map[string]cache.Config{o.ManagerNamespace: {}},
+		// The server reads the hashes in data, never who wrote them.
+		DefaultTransform: cache.TransformStripManagedFields(),
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Label: labels.SelectorFromSet(labels.Set{LabelTokens: "true"})},
 		},
