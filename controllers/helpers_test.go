@@ -93,7 +93,6 @@ func newEnv(t testing.TB, objs ...client.Object) *env {
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
 		WithStatusSubresource(&lapsv1.ManagedDevice{}, &lapsv1.RotationRequest{}, &lapsv1.LapsPolicy{}).
 		WithIndex(&lapsv1.ManagedDevice{}, dirsync.IndexDirectory, dirsync.IndexByDirectory).
-		WithIndex(&lapsv1.ManagedDevice{}, dirsync.IndexDirectoryKey, dirsync.IndexByDirectoryKey).
 		WithIndex(&lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy).
 		WithIndex(&lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice).
 		WithIndex(&lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice).

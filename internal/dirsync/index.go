@@ -11,9 +11,6 @@ import (
 const (
 	// IndexDirectory indexes ManagedDevices by spec.directoryRef.name.
 	IndexDirectory = "laps.fleetlaps.io/directory"
-	// IndexDirectoryKey indexes ManagedDevices by "<directory>/guid:<objectGUID>",
-	// "<directory>/dn:<lower-case DN>" and "<directory>/id:<Entra deviceId>".
-	IndexDirectoryKey = "laps.fleetlaps.io/directory-key"
 )
 
 // FieldIndexer is the part of manager.Manager's FieldIndexer we need.
@@ -21,22 +18,15 @@ type FieldIndexer interface {
 	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
 }
 
-// SetupIndexes registers the ManagedDevice field indexes.
+// SetupIndexes registers the ManagedDevice field index. There is no index by identity: a sync
+// pass lists the directory's devices once and matches their Keys against the changed records, so
+// an index would cost the cache one set per key and device (about 1 KiB per device) for nothing.
 func SetupIndexes(ctx context.Context, idx FieldIndexer) error {
-	if err := idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDirectoryKey, IndexByDirectoryKey)
+	return idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory)
 }
 
 // IndexByDirectory extracts IndexDirectory.
 func IndexByDirectory(o client.Object) []string {
 	d := o.(*lapsv1.ManagedDevice)
 	return []string{d.Spec.DirectoryRef.Name}
-}
-
-// IndexByDirectoryKey extracts IndexDirectoryKey.
-func IndexByDirectoryKey(o client.Object) []string {
-	d := o.(*lapsv1.ManagedDevice)
-	return Keys(d.Spec.DirectoryRef.Name, d.Spec.Identity)
 }
