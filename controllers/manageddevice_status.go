@@ -109,7 +109,7 @@ func (s *deviceScope) keepOrUnknown(t, reason, message string) {
 
 // snapshotUsable says whether the directory-derived conditions can be computed now.
 func (s *deviceScope) snapshotUsable() bool {
-	return s.dirErr == nil && s.haveState && s.state.Snapshot != nil
+	return s.dirErr == nil && s.haveState && s.state.Loaded
 }
 
 func setPolicyApplied(s *deviceScope) {

@@ -21,7 +21,7 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 	updated := t0.Add(-10 * 24 * time.Hour)
 	base := newRecord("pc1", 1, updated)
 	st := effectiveSettings(&newPolicy("p", lapsv1.PolicyRootCSP, 0, nil).Spec)
-	snap := dirsync.State{Snapshot: &directory.Snapshot{}, LastSuccess: t0.Add(-time.Hour)}
+	snap := dirsync.State{Loaded: true, LastSuccess: t0.Add(-time.Hour)}
 	cases := map[string]struct {
 		scope       func(s *deviceScope)
 		wantStatus  metav1.ConditionStatus
@@ -105,7 +105,7 @@ func TestSetPasswordCurrentCondition(t *testing.T) {
 
 // TestSetDirectoryFields: the status shows what the directory holds, never a derived time.
 func TestSetDirectoryFields(t *testing.T) {
-	snap := dirsync.State{Snapshot: &directory.Snapshot{}}
+	snap := dirsync.State{Loaded: true}
 	st := effectiveSettings(&newPolicy("p", lapsv1.PolicyRootCSP, 0, nil).Spec)
 	cases := map[string]struct {
 		record     directory.DeviceRecord
@@ -161,7 +161,7 @@ func TestUpdateDeviceStatus_rotationInProgress(t *testing.T) {
 	newScope := func(now time.Time) *deviceScope {
 		settings := st
 		return &deviceScope{device: newDevice("pc1", 1, nil), now: now, settings: &settings, sel: selection{Winner: p},
-			state: dirsync.State{Snapshot: &directory.Snapshot{}}, haveState: true, record: rec, haveRecord: true,
+			state: dirsync.State{Loaded: true}, haveState: true, record: rec, haveRecord: true,
 			active: []string{"rot1"}, rotations: rotationHistory{active: []string{"rot1"}, activeDeadline: deadline}, haveRotations: true}
 	}
 	s := newScope(t0)

@@ -27,14 +27,7 @@ var (
 // connection's search bases contain, so writing to the record's DN (never the spec's) keeps a
 // namespace from steering writes to any other object the service account may write.
 func (s *Store) Resolve(dir string, id lapsv1.DeviceIdentity) (directory.DeviceRecord, error) {
-	s.mu.RLock()
-	st, ok := s.dirs[dir]
-	var snap *directory.Snapshot
-	if ok {
-		snap = st.Snapshot
-	}
-	s.mu.RUnlock()
-	if snap == nil {
+	if s.recordsOf(dir) == nil {
 		return directory.DeviceRecord{}, fmt.Errorf("%w: directory %q has not been read yet", ErrNoSnapshot, dir)
 	}
 	switch {

@@ -141,26 +141,29 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 	metrics.SyncDevices.WithLabelValues(name).Set(float64(len(snap.Devices)))
 	metrics.DirectoryUnavailable.WithLabelValues(name).Set(0)
 	prev, hadPrev := s.Store.State(name)
-	wasUnavailable := s.Store.Put(name, snap)
+	all := !hadPrev || !prev.Loaded || prev.LastError != nil
+	changed := map[string]bool{}
+	if !all {
+		// A removed device's keys come from the previous snapshot, still in the store.
+		for _, k := range slices.Concat(snap.Changed, snap.Removed) {
+			r, ok := snap.Devices[k]
+			if !ok {
+				r, ok = s.Store.Record(name, k)
+			}
+			if !ok {
+				r = directory.DeviceRecord{Key: k}
+			}
+			for _, ik := range RecordKeys(name, s.Directory.Type(), r) {
+				changed[ik] = true
+			}
+		}
+	}
+	all = s.Store.Put(name, snap) || all
 
 	var devices lapsv1.ManagedDeviceList
 	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: name}, client.UnsafeDisableDeepCopy); err != nil {
 		log.Error(err, "listing ManagedDevices")
 		return s.jitter(s.interval())
-	}
-	all := wasUnavailable || !hadPrev || prev.Snapshot == nil || prev.LastError != nil
-	changed := map[string]bool{}
-	for _, k := range slices.Concat(snap.Changed, snap.Removed) {
-		r, ok := snap.Devices[k]
-		if !ok && prev.Snapshot != nil {
-			r, ok = prev.Snapshot.Devices[k]
-		}
-		if !ok {
-			r = directory.DeviceRecord{Key: k}
-		}
-		for _, ik := range RecordKeys(name, s.Directory.Type(), r) {
-			changed[ik] = true
-		}
 	}
 	// known holds the identities that discovery's own namespace already has. Objects in other
 	// namespaces do not count: a namespace that names a computer first must not keep discovery

@@ -68,8 +68,7 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory).
-		WithIndex(&lapsv1.ManagedDevice{}, IndexDirectoryKey, IndexByDirectoryKey).Build()
+		WithIndex(&lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory).Build()
 	clk := clocktesting.NewFakeClock(t0)
 	dir := directorytest.New("corp", directory.TypeActiveDirectory, clk.Now)
 	ev := make(chan DeviceEvent, 100)
@@ -146,7 +145,7 @@ func TestSyncer_unreachableKeepsSnapshotAndMarksAfterGrace(t *testing.T) {
 		t.Fatalf("backoff after many failures = %v, want the interval %v", wait, h.syncer.interval())
 	}
 	st, _ := h.syncer.Store.State("corp")
-	if st.Snapshot == nil || st.Unavailable || st.LastError == nil {
+	if !st.Loaded || st.Unavailable || st.LastError == nil {
 		t.Fatalf("state after short failure: %+v", st)
 	}
 	if got := h.drain(); len(got) != 0 {
@@ -155,7 +154,7 @@ func TestSyncer_unreachableKeepsSnapshotAndMarksAfterGrace(t *testing.T) {
 	h.clock.Step(16 * time.Minute)
 	h.syncer.SyncOnce(ctx)
 	st, _ = h.syncer.Store.State("corp")
-	if !st.Unavailable || st.Snapshot == nil {
+	if !st.Unavailable || !st.Loaded {
 		t.Fatalf("state after grace: %+v", st)
 	}
 	if got := h.drain(); !slices.Equal(got, []string{"pc1"}) {
