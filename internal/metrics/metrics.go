@@ -6,7 +6,11 @@
 package metrics
 
 import (
+	"encoding/binary"
+	"math"
+	"slices"
 	"sync"
+	"unique"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -79,33 +83,91 @@ type Condition struct {
 	Reason string
 }
 
-// ConditionTracker keeps DevicesByCondition exact as devices change and disappear.
+// ConditionTracker keeps DevicesByCondition exact as devices change and disappear. Per device
+// it keeps one shared handle: the set of (type, status, reason) a fleet's devices are in is
+// small, so 100,000 devices share a few dozen sets (a map of conditions per device would cost
+// about 450 bytes a device).
 type ConditionTracker struct {
 	mu   sync.Mutex
-	seen map[string]map[string]Condition // device -> condition type -> status and reason
+	seen map[string]unique.Handle[string] // device -> its conditions: tracked ids, 2 bytes each, sorted
+	ids  map[tracked]uint16
+	list []tracked
+}
+
+type tracked struct {
+	Type string
+	Condition
+}
+
+// NewConditionTracker returns an empty tracker.
+func NewConditionTracker() *ConditionTracker {
+	return &ConditionTracker{seen: map[string]unique.Handle[string]{}, ids: map[tracked]uint16{}}
 }
 
 // DeviceConditions is the global tracker used by the ManagedDevice controller.
-var DeviceConditions = &ConditionTracker{seen: map[string]map[string]Condition{}}
+var DeviceConditions = NewConditionTracker()
 
 // Observe records the current conditions of one device (nil forgets it).
 func (t *ConditionTracker) Observe(device string, conds map[string]Condition) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	old := t.seen[device]
-	for ty, c := range old {
-		if n, ok := conds[ty]; !ok || n != c {
-			DevicesByCondition.WithLabelValues(ty, c.Status, c.Reason).Dec()
+	var old string
+	if h, ok := t.seen[device]; ok {
+		old = h.Value()
+	}
+	now := t.encode(conds)
+	if now == old {
+		return
+	}
+	for i := 0; i < len(old); i += 2 {
+		if !hasID(now, old[i:i+2]) {
+			c := t.list[binary.LittleEndian.Uint16([]byte(old[i:i+2]))]
+			DevicesByCondition.WithLabelValues(c.Type, c.Status, c.Reason).Dec()
 		}
 	}
-	for ty, c := range conds {
-		if o, ok := old[ty]; !ok || o != c {
-			DevicesByCondition.WithLabelValues(ty, c.Status, c.Reason).Inc()
+	for i := 0; i < len(now); i += 2 {
+		if !hasID(old, now[i:i+2]) {
+			c := t.list[binary.LittleEndian.Uint16([]byte(now[i:i+2]))]
+			DevicesByCondition.WithLabelValues(c.Type, c.Status, c.Reason).Inc()
 		}
 	}
 	if conds == nil {
 		delete(t.seen, device)
 		return
 	}
-	t.seen[device] = conds
+	t.seen[device] = unique.Make(now)
+}
+
+// encode turns conditions into their sorted ids (caller holds mu). The id table only grows: it
+// holds each (type, status, reason) ever seen, a bounded vocabulary.
+func (t *ConditionTracker) encode(conds map[string]Condition) string {
+	ids := make([]uint16, 0, len(conds))
+	for ty, c := range conds {
+		k := tracked{Type: ty, Condition: c}
+		id, ok := t.ids[k]
+		if !ok {
+			if len(t.list) > math.MaxUint16 {
+				continue // beyond any real vocabulary of reasons: not counted rather than miscounted
+			}
+			id = uint16(len(t.list))
+			t.ids[k] = id
+			t.list = append(t.list, k)
+		}
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b := make([]byte, 0, 2*len(ids))
+	for _, id := range ids {
+		b = binary.LittleEndian.AppendUint16(b, id)
+	}
+	return string(b)
+}
+
+func hasID(set, id string) bool {
+	for i := 0; i < len(set); i += 2 {
+		if set[i:i+2] == id {
+			return true
+		}
+	}
+	return false
 }

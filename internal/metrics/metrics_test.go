@@ -7,7 +7,7 @@ import (
 )
 
 func TestConditionTracker(t *testing.T) {
-	tr := &ConditionTracker{seen: map[string]map[string]Condition{}}
+	tr := NewConditionTracker()
 	g := func(c, s, r string) float64 { return testutil.ToFloat64(DevicesByCondition.WithLabelValues(c, s, r)) }
 	base := g("Ready", "True", "Compliant")
 	tr.Observe("ns/a", map[string]Condition{"Ready": {"True", "Compliant"}})
