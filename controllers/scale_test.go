@@ -2,8 +2,16 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"regexp"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,10 +52,16 @@ func reconcileTotal(t testing.TB, controller string) float64 {
 // settle waits until the reconcile counters and the write counter stop moving for quiet.
 func settle(t testing.TB, writes *atomicInt, quiet time.Duration) {
 	t.Helper()
+	settleWithin(t, writes, quiet, 5*time.Minute)
+}
+
+// settleWithin is settle with a deadline (large fleets take longer than 5 minutes).
+func settleWithin(t testing.TB, writes *atomicInt, quiet, timeout time.Duration) {
+	t.Helper()
 	last := -1.0
 	var lastW int64 = -1
 	stable := time.Now()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		n := reconcileTotal(t, "manageddevice") + reconcileTotal(t, "lapspolicy") + reconcileTotal(t, "rotationrequest")
 		w := writes.Load()
@@ -179,51 +193,299 @@ func TestStory_zeroWritesAtSteadyState(t *testing.T) {
 	<-done2
 }
 
-// BenchmarkManager10k measures a manager over 10,000 devices in the fake directory (and as
-// ManagedDevices): time to converge, reconciles/s, and heap in use afterwards.
+// BenchmarkManager10k and BenchmarkManager100k measure one manager, configured as cmd/manager's
+// (CacheOptions), over n ManagedDevices in envtest and n records in the fake directory: time to
+// converge, reconciles/s, heap and RSS per device, writes; then a restarted manager over the same
+// state: time until its caches are synced and its reconciles settle, and its writes (want 0).
 //
-//	KUBEBUILDER_ASSETS=... go test ./controllers/ -run '^$' -bench Manager10k -benchtime 1x
-func BenchmarkManager10k(b *testing.B) {
-	const ns, n = "bench-10k", 10000
-	for range b.N {
+//	KUBEBUILDER_ASSETS=... go test ./controllers/ -run '^$' -bench Manager10k -benchmem -benchtime 1x
+//	KUBEBUILDER_ASSETS=... go test ./controllers/ -run '^$' -bench Manager100k -benchmem -benchtime 1x
+//
+// FLEETLAPS_HEAP_PROFILE=path writes the heap profile of the converged manager (the -memprofile
+// of the test binary is taken after the manager has stopped).
+func BenchmarkManager10k(b *testing.B) { benchmarkManager(b, 10_000) }
+
+// BenchmarkManager100k: see BenchmarkManager10k. About 12 minutes on a 2-core machine.
+func BenchmarkManager100k(b *testing.B) { benchmarkManager(b, 100_000) }
+
+// managerFigures are one run's measurements.
+type managerFigures struct {
+	converge, cacheSync, restartSettle time.Duration
+	reconciles, restartReconciles      float64
+	writes, restartWrites              int64
+	// heap: in use after GC. base: before the manager (fake directory filled); fake: the fake
+	// directory's share (its records, and the previous snapshot it keeps while running),
+	// measured apart on a copy.
+	heapBase, heapEnd, fakeRest, fakeRun uint64
+	// live: HeapAlloc after GC (the objects themselves; in use also counts the free slots
+	// of partly used spans).
+	heapLiveBase, heapLiveEnd uint64
+	rssBase, rssEnd           uint64
+}
+
+func benchmarkManager(b *testing.B, n int) {
+	for i := range b.N {
+		ns := fmt.Sprintf("bench-%dk-%d", n/1000, i)
+		shard := map[string]string{shardLabel: "scale", "bench": ns}
+		selector := "shard=scale,bench=" + ns // never another run's devices
+		createNamespaceB(b, ns)
 		if err := k8s.Create(context.Background(), in(newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), ns)); err != nil {
-			createNamespaceB(b, ns)
-			if err := k8s.Create(context.Background(), in(newPolicy("base", lapsv1.PolicyRootCSP, 0, nil), ns)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		dir := directorytest.New("corp", directory.TypeActiveDirectory, suiteClock.Now)
-		fleetInNamespace(b, ns, "scale", n, 100000, dir)
-		var m0 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m0)
-		ctx, stop := context.WithCancel(context.Background())
-		var w atomicInt
-		mgr, comps, err := newManager(ctx, "shard=scale", dir, &w.Int64, nil)
-		if err != nil {
 			b.Fatal(err)
 		}
-		done := make(chan error, 1)
-		r0 := reconcileTotal(b, "manageddevice")
-		start := time.Now()
-		go func() { done <- mgr.Start(ctx) }()
-		mgr.GetCache().WaitForCacheSync(ctx)
-		comps.Syncers[0].SyncOnce(ctx)
-		quiet := countsDelay + time.Second
-		settle(b, &w, quiet)
-		elapsed := time.Since(start) - quiet
-		reconciles := reconcileTotal(b, "manageddevice") - r0
-		var m1 runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&m1)
-		b.ReportMetric(float64(m1.HeapInuse)/(1<<20), "heapMiB")
-		b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/(1<<20), "managerHeapMiB")
-		b.ReportMetric(reconciles/elapsed.Seconds(), "reconciles/s")
-		b.ReportMetric(float64(w.Load()), "writes")
-		b.Logf("MEASURE 10k: converged in %s, %d writes, %.0f device reconciles (%.0f/s), heap in use %d MiB (manager share %d MiB)",
-			elapsed.Round(time.Millisecond), w.Load(), reconciles, reconciles/elapsed.Seconds(), m1.HeapInuse>>20, (int64(m1.HeapInuse)-int64(m0.HeapInuse))>>20)
-		stop()
-		<-done
+		h := heapAfterGC()
+		records := benchFleet(b, ns, shard, n)
+		f := measureManager(b, ns, selector, n, records, growth(h, heapAfterGC()))
+		per := func(v float64) float64 { return v / float64(n) }
+		managerHeap := float64(f.heapEnd) - float64(f.heapBase) - (float64(f.fakeRun) - float64(f.fakeRest))
+		b.ReportMetric(per(managerHeap), "heapB/device")
+		b.ReportMetric(per(float64(f.heapEnd)-float64(f.fakeRun)), "totalHeapB/device")
+		b.ReportMetric(per(float64(f.heapLiveEnd)-float64(f.heapLiveBase)-(float64(f.fakeRun)-float64(f.fakeRest))), "liveB/device")
+		b.ReportMetric(per(float64(f.fakeRun)), "fakeDirB/device")
+		b.ReportMetric(per(float64(f.rssEnd)-float64(f.rssBase)-(float64(f.fakeRun)-float64(f.fakeRest))), "rssB/device")
+		b.ReportMetric(per(float64(f.rssEnd)-float64(f.fakeRun)), "totalRssB/device")
+		b.ReportMetric(f.converge.Seconds(), "converge-s")
+		b.ReportMetric(f.reconciles/f.converge.Seconds(), "reconciles/s")
+		b.ReportMetric(float64(f.writes), "writes")
+		b.ReportMetric(f.cacheSync.Seconds(), "restartSync-s")
+		b.ReportMetric(f.restartSettle.Seconds(), "restartSettle-s")
+		b.ReportMetric(float64(f.restartWrites), "restartWrites")
+		b.Logf("MEASURE %dk: converged in %s (%d writes, %.0f device reconciles, %.0f/s); heap in use %d MiB after GC (live %d MiB), "+
+			"before the manager %d MiB, fake directory %d MiB (%d at rest); manager %.0f B/device; RSS %d MiB (before the manager %d MiB); "+
+			"restart: caches synced in %s, settled in %s, %.0f device reconciles, %d writes",
+			n/1000, f.converge.Round(time.Millisecond), f.writes, f.reconciles, f.reconciles/f.converge.Seconds(), f.heapEnd>>20, f.heapLiveEnd>>20,
+			f.heapBase>>20, f.fakeRun>>20, f.fakeRest>>20, per(managerHeap), f.rssEnd>>20, f.rssBase>>20,
+			f.cacheSync.Round(time.Millisecond), f.restartSettle.Round(time.Millisecond), f.restartReconciles, f.restartWrites)
+		for _, p := range controlPlaneRSS() {
+			b.Logf("MEASURE %dk: %s RSS %d MiB", n/1000, p.name, p.rss>>20)
+		}
+	}
+}
+
+// benchFleet creates n labelled ManagedDevices in ns (16 writers in parallel) and returns their
+// directory records (as an AD backend reads them: names, SID, DNS name, USN).
+func benchFleet(b *testing.B, ns string, labels map[string]string, n int) []directory.DeviceRecord {
+	b.Helper()
+	records := make([]directory.DeviceRecord, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	work := make(chan int)
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				name := fmt.Sprintf("pc-%06d", i)
+				r := newRecord(name, 200000+i, suiteClock.Now().Add(-24*time.Hour))
+				r.SAMAccountName = strings.ToUpper(name) + "$"
+				r.DNSHostName = name + ".corp.example"
+				r.ObjectSID = fmt.Sprintf("S-1-5-21-3623811015-3361044348-30300820-%d", 1100+i)
+				r.USNChanged = int64(40000 + i)
+				records[i] = r
+				d := in(newDevice(name, 200000+i, labels), ns)
+				d.Spec.Identity.ActiveDirectory.SAMAccountName = r.SAMAccountName
+				if err := k8s.Create(context.Background(), d); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return records
+}
+
+// measureManager runs a manager over the fleet until it settles, then a restarted one.
+// recordsHeap is what the records took on the heap (their slice and strings).
+func measureManager(b *testing.B, ns, selector string, n int, records []directory.DeviceRecord, recordsHeap uint64) managerFigures {
+	b.Helper()
+	var f managerFigures
+	// The fake directory's share, measured on a copy: its records plus the previous snapshot it
+	// keeps to report changes.
+	// The records' strings count as the directory's: the fake shares them.
+	before := heapAfterGC()
+	probe := fakeWith(records)
+	f.fakeRest = growth(before, heapAfterGC()) + recordsHeap
+	if _, err := probe.Snapshot(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	f.fakeRun = growth(before, heapAfterGC()) + recordsHeap
+	runtime.KeepAlive(probe)
+	probe = nil
+
+	dir := fakeWith(records)
+	if os.Getenv("FLEETLAPS_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 16 << 10 // fine enough to tell the cache's parts apart
+	}
+	f.heapBase, f.rssBase = heapAfterGC(), rssAfterGC()
+	f.heapLiveBase = liveHeap()
+	quiet := countsDelay + time.Second // the policy counts follow device changes after countsDelay
+	timeout := 5*time.Minute + time.Duration(n)*10*time.Millisecond
+
+	ctx, stop := context.WithCancel(context.Background())
+	var w atomicInt
+	mgr, comps, err := newManager(ctx, selector, dir, &w.Int64, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	r0 := reconcileTotal(b, "manageddevice")
+	start := time.Now()
+	go func() { done <- mgr.Start(ctx) }()
+	mgr.GetCache().WaitForCacheSync(ctx)
+	comps.Syncers[0].SyncOnce(ctx)
+	settleWithin(b, &w, quiet, timeout)
+	f.converge = time.Since(start) - quiet
+	f.reconciles = reconcileTotal(b, "manageddevice") - r0
+	f.writes = w.Load()
+	if err := allReady(ns, n); err != nil {
+		b.Fatal(err)
+	}
+	f.heapEnd = heapAfterGC()
+	f.heapLiveEnd = liveHeap()
+	f.rssEnd = rssAfterGC()
+	if p := os.Getenv("FLEETLAPS_HEAP_PROFILE"); p != "" {
+		writeHeapProfile(b, p)
+	}
+	var one lapsv1.ManagedDevice
+	if err := mgr.GetClient().Get(ctx, client.ObjectKey{Namespace: ns, Name: "pc-000000"}, &one); err == nil {
+		data, _ := json.Marshal(&one)
+		b.Logf("MEASURE one cached device: %d bytes of JSON, %d conditions", len(data), len(one.Status.Conditions))
+		if p := os.Getenv("FLEETLAPS_HEAP_PROFILE"); p != "" {
+			_ = os.WriteFile(p+".device.json", data, 0o644)
+		}
+	}
+	stop()
+	<-done
+	runtime.KeepAlive(dir)
+
+	// Restart: a new manager process whose directory connection is new too, so its first
+	// snapshot reports every record as changed; nothing else changed, so nothing is written.
+	dir = fakeWith(records)
+	ctx2, stop2 := context.WithCancel(context.Background())
+	defer stop2()
+	var w2 atomicInt
+	mgr2, comps2, err := newManager(ctx2, selector, dir, &w2.Int64, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	done2 := make(chan error, 1)
+	r1 := reconcileTotal(b, "manageddevice")
+	start = time.Now()
+	go func() { done2 <- mgr2.Start(ctx2) }()
+	mgr2.GetCache().WaitForCacheSync(ctx2)
+	f.cacheSync = time.Since(start)
+	comps2.Syncers[0].SyncOnce(ctx2)
+	settleWithin(b, &w2, quiet, timeout)
+	f.restartSettle = time.Since(start) - quiet
+	f.restartReconciles = reconcileTotal(b, "manageddevice") - r1
+	f.restartWrites = w2.Load()
+	stop2()
+	<-done2
+	return f
+}
+
+func fakeWith(records []directory.DeviceRecord) *directorytest.Fake {
+	dir := directorytest.New("corp", directory.TypeActiveDirectory, suiteClock.Now)
+	for _, r := range records {
+		dir.Put(r)
+	}
+	return dir
+}
+
+func growth(before, after uint64) uint64 {
+	if after < before {
+		return 0
+	}
+	return after - before
+}
+
+// liveHeap is HeapAlloc after the last GC.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// rssAfterGC is the process's resident set after a GC that returns free memory to the OS.
+func rssAfterGC() uint64 {
+	debug.FreeOSMemory()
+	return rssOf("self")
+}
+
+// rssOf reads VmRSS of /proc/<pid>/status (0 when unreadable).
+func rssOf(pid string) uint64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+type processRSS struct {
+	name string
+	rss  uint64
+}
+
+// controlPlaneRSS finds envtest's kube-apiserver and etcd among this process's children.
+func controlPlaneRSS() []processRSS {
+	var out []processRSS
+	self := strconv.Itoa(os.Getpid())
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		comm, rest := s[open+1:end], strings.Fields(s[end+1:])
+		if len(rest) > 1 && rest[1] == self && (comm == "kube-apiserver" || comm == "etcd") {
+			out = append(out, processRSS{comm, rssOf(e.Name())})
+		}
+	}
+	return out
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	b.Helper()
+	fh, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fh.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(fh, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 
@@ -232,4 +494,22 @@ func createNamespaceB(b *testing.B, name string) {
 	if err := k8s.Create(context.Background(), nsObject(name)); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// raiseTimeoutFor100k lets `go test -bench Manager100k` run alone: when the 100k benchmark is
+// selected and -timeout is go test's default (10m, shorter than the run), it becomes 45m.
+func raiseTimeoutFor100k() {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	bench, timeout := flag.Lookup("test.bench"), flag.Lookup("test.timeout")
+	if bench == nil || timeout == nil || timeout.Value.String() != (10*time.Minute).String() {
+		return
+	}
+	pattern := strings.SplitN(bench.Value.String(), "/", 2)[0]
+	if ok, err := regexp.MatchString(pattern, "BenchmarkManager100k"); err != nil || !ok || pattern == "" {
+		return
+	}
+	_ = timeout.Value.Set((45 * time.Minute).String())
+	fmt.Fprintln(os.Stderr, "BenchmarkManager100k selected: -timeout raised from go test's default 10m to 45m")
 }
