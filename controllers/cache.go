@@ -64,8 +64,9 @@ const lastAppliedAnnotation = corev1.LastAppliedConfigAnnotation
 
 // compactDevice trims a cached ManagedDevice to what the controllers read and makes the strings
 // that repeat across a fleet (namespace, labels, directory and policy names, condition types,
-// statuses and reasons) share one copy each. Per-device values (names, messages, times) are left
-// alone: interning them would only add a table entry.
+// statuses, reasons and messages: most messages are fixed text) share one copy each. Values that
+// are the device's own (names, DN, GUIDs) are left alone: interning them would only add a table
+// entry.
 func compactDevice(o any) (any, error) {
 	d, ok := o.(*lapsv1.ManagedDevice)
 	if !ok {
@@ -81,8 +82,12 @@ func compactDevice(o any) (any, error) {
 	st := &d.Status
 	for i := range st.Conditions {
 		c := &st.Conditions[i]
-		c.Type, c.Reason = intern(c.Type), intern(c.Reason)
+		c.Type, c.Reason, c.Message = intern(c.Type), intern(c.Reason), intern(c.Message)
 		c.Status = metav1.ConditionStatus(intern(string(c.Status)))
+	}
+	// The next rotation is mostly the expiry: one value, one copy.
+	if n, e := st.NextRotationTime, st.PasswordExpirationTime; n != nil && e != nil && n.Equal(e) {
+		st.NextRotationTime = e
 	}
 	if p := st.EffectivePolicy; p != nil {
 		p.Name, p.Hash = intern(p.Name), intern(p.Hash)

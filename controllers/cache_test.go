@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,8 +61,11 @@ func TestCompactDevice(t *testing.T) {
 		d := newDevice(name, 7, map[string]string{"shard": "a", "site": "berlin"})
 		d.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationApply}}
 		d.Annotations = map[string]string{lastAppliedAnnotation: `{"spec":{}}`, lapsv1.AnnotationRotateRequestedAt: "now"}
-		d.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Compliant", Message: "m"}}
+		d.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Compliant", Message: strings.Clone("password is current")}}
 		d.Status.EffectivePolicy = &lapsv1.EffectivePolicy{Name: "base", PolicyRoot: lapsv1.PolicyRootCSP, Hash: "abc"}
+		expiry := metav1.NewTime(time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC))
+		next := expiry
+		d.Status.PasswordExpirationTime, d.Status.NextRotationTime = &expiry, &next
 		return d
 	}
 	a, b := mk("a"), mk("b")
@@ -78,6 +83,12 @@ func TestCompactDevice(t *testing.T) {
 	}
 	if reflect.ValueOf(a.Labels).UnsafePointer() != reflect.ValueOf(b.Labels).UnsafePointer() {
 		t.Fatal("equal label sets are not shared")
+	}
+	if a.Status.NextRotationTime != a.Status.PasswordExpirationTime {
+		t.Fatal("an equal next rotation and expiry are two copies")
+	}
+	if unsafe.StringData(a.Status.Conditions[0].Message) != unsafe.StringData(b.Status.Conditions[0].Message) {
+		t.Fatal("equal condition messages are not shared")
 	}
 	want.ManagedFields = nil
 	delete(want.Annotations, lastAppliedAnnotation)
