@@ -55,7 +55,7 @@ func hasNamespaceSelector(dirs *directoryconfig.Set) bool {
 func objectsInNamespace(c client.Reader, newList func() client.ObjectList, names func(client.ObjectList) []string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		list := newList()
-		if err := c.List(ctx, list, client.InNamespace(o.GetName())); err != nil {
+		if err := c.List(ctx, list, client.InNamespace(o.GetName()), client.UnsafeDisableDeepCopy); err != nil { // names only
 			return nil
 		}
 		var out []reconcile.Request

@@ -349,7 +349,7 @@ func (r *ManagedDeviceReconciler) devicesOfPolicy(ctx context.Context, o client.
 	p := o.(*lapsv1.LapsPolicy)
 	var list lapsv1.ManagedDeviceList
 	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace),
-		client.MatchingFields{dirsync.IndexDirectory: p.Spec.DirectoryRef.Name}); err != nil {
+		client.MatchingFields{dirsync.IndexDirectory: p.Spec.DirectoryRef.Name}, client.UnsafeDisableDeepCopy); err != nil { // names only
 		log.FromContext(ctx).Error(err, "mapping LapsPolicy to devices")
 		return nil
 	}
