@@ -7,11 +7,13 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -21,6 +23,7 @@ import (
 
 var (
 	env *envtest.Environment
+	cfg *rest.Config
 	k8s client.Client
 )
 
@@ -34,8 +37,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cfg, err := env.Start()
-	if err != nil {
+	if cfg, err = env.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "envtest:", err)
 		return 1
 	}
@@ -217,6 +219,48 @@ func TestResourceOf(t *testing.T) {
 	} {
 		if got := resourceOf(rel); got != want {
 			t.Errorf("%s: %s, want %s", rel, got, want)
+		}
+	}
+}
+
+func TestAPIServerHeap(t *testing.T) {
+	h, err := APIServerHeap(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.HeapAlloc < 1<<20 || h.HeapInuse < h.HeapAlloc || h.Sys < h.HeapInuse {
+		t.Fatalf("%+v", h)
+	}
+	// The apiserver serves (and caches) a custom resource from its first request on.
+	var list lapsv1.ManagedDeviceList
+	if err := k8s.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var capacity int64
+	for range 50 {
+		if capacity, err = WatchCacheCapacity(context.Background(), cfg, lapsv1.GroupVersion.Group, "manageddevices"); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil || capacity < 100 {
+		t.Fatalf("watch cache capacity %d, %v (its lower bound is 100)", capacity, err)
+	}
+	if _, err := parseMemStats([]byte("heap profile: 1: 2 [3: 4] @ heap/1048576\n# HeapAlloc = 10\n")); err == nil {
+		t.Fatal("a profile without HeapInuse and Sys: no error")
+	}
+}
+
+func TestWatchCacheCapacity(t *testing.T) {
+	const m = `# HELP apiserver_watch_cache_capacity [ALPHA] Total capacity of watch cache broken by resource type.
+apiserver_watch_cache_capacity{group="laps.fleetlaps.io",resource="lapspolicies"} 200
+apiserver_watch_cache_capacity{group="laps.fleetlaps.io",resource="manageddevices"} 65536
+apiserver_watch_cache_initializations_total{group="laps.fleetlaps.io",resource="rotationrequests"} 1
+`
+	for resource, want := range map[string]int64{"manageddevices": 65536, "lapspolicies": 200, "rotationrequests": 100, "unknown": 0} {
+		got, err := watchCacheCapacity([]byte(m), "laps.fleetlaps.io", resource)
+		if got != want || (err != nil) != (want == 0) {
+			t.Errorf("%s: %d %v, want %d", resource, got, err, want)
 		}
 	}
 }
