@@ -45,8 +45,10 @@ type Options struct {
 	Backoff time.Duration
 }
 
-// Directory is the AD implementation of directory.Directory. Operations are serialised on one
-// connection, which is (re)established lazily and fails over across Config.URLs in order.
+// Directory is the AD implementation of directory.Directory. Reads (snapshots, schema, principal
+// lookups) are serialised on one connection and rotation writes on a second, so a write never
+// waits for a sync pass over a large directory; each is (re)established lazily and fails over
+// across Config.URLs in order.
 type Directory struct {
 	cfg     Config
 	log     logr.Logger
@@ -57,7 +59,9 @@ type Directory struct {
 	pemRoots *x509.CertPool
 
 	mu     sync.Mutex
-	binds  bindGuard
+	binds  *bindGuard
+	// writer holds the connection for rotation writes (nil on the writer itself).
+	writer *Directory
 	conn   *ldap.Conn
 	connTo string
 	dc     dcInfo
@@ -107,14 +111,19 @@ func New(cfg Config, opts Options) (*Directory, error) {
 		d.pemRoots = x509.NewCertPool()
 		d.pemRoots.AppendCertsFromPEM([]byte(cfg.CAPEM))
 	}
+	d.binds = &bindGuard{}
+	d.writer = &Directory{cfg: cfg, log: d.log, now: d.now, backoff: d.backoff, pemRoots: d.pemRoots, binds: d.binds}
 	return d, nil
 }
 
 func (d *Directory) Name() string         { return d.cfg.Name }
 func (d *Directory) Type() directory.Type { return directory.TypeActiveDirectory }
 
-// Close drops the connection.
+// Close drops the connections.
 func (d *Directory) Close() error {
+	if d.writer != nil {
+		_ = d.writer.Close()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.dropLocked()
@@ -777,6 +786,9 @@ func (d *Directory) CheckSchema(ctx context.Context) (directory.SchemaReport, er
 // modify). The controller resolves both from its own snapshot; this check holds even for a caller
 // that does not.
 func (d *Directory) RequestRotation(ctx context.Context, device directory.DeviceRef, at time.Time) error {
+	if d.writer != nil {
+		return d.writer.RequestRotation(ctx, device, at)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	attr := attrExpiration

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"crypto/sha256"
+	"sync"
 	"time"
 )
 
@@ -16,14 +17,17 @@ const (
 
 // bindGuard counts refused binds of one password. A changed password file (another hash) is
 // tried at once; the same password is not tried again beyond the budget. Callers hold the
-// Directory's mutex.
+// read and write connections of one Directory share it, so the budget holds for the account.
 type bindGuard struct {
+	mu        sync.Mutex
 	refusedAt []time.Time
 	password  [sha256.Size]byte
 }
 
 // suspended says whether a bind with password must not be sent at now, and until when.
 func (g *bindGuard) suspended(now time.Time, password string) (time.Time, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if sha256.Sum256([]byte(password)) != g.password {
 		return time.Time{}, false
 	}
@@ -42,6 +46,8 @@ func (g *bindGuard) suspended(now time.Time, password string) (time.Time, bool) 
 
 // refused records a refused bind of password at now.
 func (g *bindGuard) refused(now time.Time, password string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if h := sha256.Sum256([]byte(password)); h != g.password {
 		g.password, g.refusedAt = h, nil
 	}
@@ -49,4 +55,8 @@ func (g *bindGuard) refused(now time.Time, password string) {
 }
 
 // accepted forgets refused binds.
-func (g *bindGuard) accepted() { *g = bindGuard{} }
+func (g *bindGuard) accepted() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.refusedAt, g.password = nil, [sha256.Size]byte{}
+}
