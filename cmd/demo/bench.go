@@ -8,7 +8,9 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -191,7 +193,7 @@ func runBench(o options, sizes []int) error {
 		fmt.Fprintf(os.Stderr, ">> bench: %d devices (%s simulated warm-up, %s measured, speed x%g)\n", n, benchWarmup, o.benchWindow, speed)
 		start := time.Now()
 		cmd := exec.Command(self, "--bench-one", strconv.Itoa(n), "--assets", o.assets, "--seed", strconv.FormatUint(o.seed, 10),
-			"--bench-window", o.benchWindow.String(), "--bench-speed", strconv.FormatFloat(speed, 'g', -1, 64))
+			"--bench-window", o.benchWindow.String(), "--bench-speed", strconv.FormatFloat(speed, 'g', -1, 64), "--bench-profile", o.benchProfile)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -321,7 +323,9 @@ func benchOne(o options, n int, out *os.File) error {
 	// whatever the phases of the agents' first reports.
 	readyStart := time.Now()
 	for time.Since(readyStart) < 20*time.Minute {
-		if v, err := readCluster(ctx, cp.mgr.reader); err == nil && v.Ready == n && cp.agents.accepted.Load() >= int64(n) {
+		// AgentReporting=True on every device: the manager has taken in every first report
+		// (its queue may lag the report API's writes on a large fleet).
+		if v, err := readCluster(ctx, cp.mgr.reader); err == nil && v.Ready == n && v.AgentReporting == n && queueDepth() == 0 {
 			break
 		}
 		time.Sleep(time.Second)
@@ -380,6 +384,11 @@ func benchOne(o options, n int, out *os.File) error {
 		fmt.Fprintln(os.Stderr, "bench: measuring etcd:", err)
 	}
 	mem.fill(&r.Memory)
+	if o.benchProfile != "" {
+		if err := writeHeapProfile(filepath.Join(o.benchProfile, fmt.Sprintf("heap-%d.pprof", n))); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: heap profile:", err)
+		}
+	}
 	data, _ := json.Marshal(r)
 	fmt.Fprintln(out, string(data))
 	return nil
@@ -505,6 +514,21 @@ func restartManager(ctx context.Context, o options, cp *controlPlane, w *world) 
 	cp.mgr = nil
 	cp.cancelMgr = func() {}
 	return f, with - heapAfterGC(), nil
+}
+
+// writeHeapProfile writes this process's heap profile (after GC) to path: what the embedded
+// directory, the simulated fleet and agents hold at the end of the run.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func heapAfterGC() int64 {

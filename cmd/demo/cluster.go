@@ -325,8 +325,10 @@ func waitDiscovered(ctx context.Context, c client.Reader, n int, timeout time.Du
 // clusterView is what the cluster says about the demo namespace.
 type clusterView struct {
 	Devices, Ready, Current int
-	Names, NotReady         []string
-	Requests                map[string]lapsv1.RotationPhase
+	// AgentReporting counts devices whose agent report the manager has taken in.
+	AgentReporting  int
+	Names, NotReady []string
+	Requests        map[string]lapsv1.RotationPhase
 }
 
 func readCluster(ctx context.Context, c client.Reader) (clusterView, error) {
@@ -345,6 +347,9 @@ func readCluster(ctx context.Context, c client.Reader) (clusterView, error) {
 		}
 		if current {
 			v.Current++
+		}
+		if apimeta.IsStatusConditionTrue(d.Status.Conditions, lapsv1.ConditionAgentReporting) {
+			v.AgentReporting++
 		}
 		if !ready || !current {
 			v.NotReady = append(v.NotReady, d.Name)

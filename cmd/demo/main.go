@@ -57,6 +57,7 @@ func main() {
 		bench     = flag.String("bench", "", "Benchmark: comma-separated fleet sizes (e.g. 1000,10000); prints a table.")
 		benchOne  = flag.Int("bench-one", 0, "Internal: measure one fleet size in this process and print its figures as JSON.")
 		bWindow   = flag.Duration("bench-window", agentHeartbeat, "Benchmark: simulated steady-state window after the warm-up (default one agent heartbeat interval, so it holds one heartbeat per agent).")
+		bProfile  = flag.String("bench-profile", "", "Benchmark: write each size's heap profile (the demo process after GC) into this directory.")
 		bSpeed    = flag.Float64("bench-speed", 0, "Benchmark: simulated seconds per real second (0: 240 up to 10,000 devices, falling as 1/N above).")
 	)
 	flag.Parse()
@@ -89,7 +90,7 @@ func main() {
 	}
 	opts := options{entraDevices: *entraDevs, assets: *assets, samplesDir: *samples, workDir: *workDir, runFor: *runFor, devices: *devices,
 		simulate: *simulate, speed: *speed, seed: *seed, summaryFile: *summary, channel: *channel, syncInterval: *interval,
-		benchWindow: *bWindow, benchSpeed: *bSpeed, logFile: logFile,
+		benchWindow: *bWindow, benchSpeed: *bSpeed, benchProfile: *bProfile, logFile: logFile,
 		terminal: interactive && isTerminal(os.Stdin) && isTerminal(os.Stdout)}
 	var err error
 	switch {
@@ -119,6 +120,7 @@ type options struct {
 	syncInterval         time.Duration
 	benchWindow          time.Duration
 	benchSpeed           float64
+	benchProfile         string
 	// out receives the demo's own output (default os.Stdout). logFile is where the manager's
 	// logs go, shown in the status view. terminal: stdin and stdout are a terminal, so the
 	// status view redraws in place and q or Ctrl-C stop the demo.
