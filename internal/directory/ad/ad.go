@@ -58,8 +58,8 @@ type Directory struct {
 	// rotated CA bundle is used without a restart.
 	pemRoots *x509.CertPool
 
-	mu     sync.Mutex
-	binds  *bindGuard
+	mu    sync.Mutex
+	binds *bindGuard
 	// writer holds the connection for rotation writes (nil on the writer itself).
 	writer *Directory
 	conn   *ldap.Conn
