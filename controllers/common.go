@@ -24,8 +24,6 @@ const (
 	// IndexRotationActiveDevice indexes RotationRequests that are not finished by the names of
 	// the devices they still act on.
 	IndexRotationActiveDevice = "laps.fleetlaps.io/active-device"
-	// IndexDevicePolicy indexes ManagedDevices by status.effectivePolicy.name.
-	IndexDevicePolicy = "laps.fleetlaps.io/effective-policy"
 )
 
 // IndexByActiveDevice extracts IndexRotationActiveDevice.
@@ -49,30 +47,19 @@ func IndexByActiveDevice(o client.Object) []string {
 	return out
 }
 
-// IndexByEffectivePolicy extracts IndexDevicePolicy.
-func IndexByEffectivePolicy(o client.Object) []string {
-	d := o.(*lapsv1.ManagedDevice)
-	if d.Status.EffectivePolicy == nil {
-		return nil
-	}
-	return []string{d.Status.EffectivePolicy.Name}
-}
-
 // FieldIndexer is the part of manager.Manager's FieldIndexer the controllers need.
 type FieldIndexer interface {
 	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
 }
 
-// SetupIndexes registers the controllers' own field indexes (dirsync.SetupIndexes registers
-// the directory ones).
+// SetupIndexes registers the RotationRequest field indexes. ManagedDevices have none: each
+// index costs the cache two set entries per device, and the lists that would use one (a
+// policy's devices, a directory's devices) run once per policy change or sync pass.
 func SetupIndexes(ctx context.Context, idx FieldIndexer) error {
 	if err := idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice); err != nil {
 		return err
 	}
-	if err := idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice); err != nil {
-		return err
-	}
-	return idx.IndexField(ctx, &lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy)
+	return idx.IndexField(ctx, &lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice)
 }
 
 // stallError makes a step's failure Stalled: nothing but a spec or configuration change helps.

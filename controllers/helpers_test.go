@@ -92,8 +92,6 @@ func newEnv(t testing.TB, objs ...client.Object) *env {
 	w := &writeCounter{}
 	c := fake.NewClientBuilder().WithScheme(testScheme(t)).WithObjects(objs...).
 		WithStatusSubresource(&lapsv1.ManagedDevice{}, &lapsv1.RotationRequest{}, &lapsv1.LapsPolicy{}).
-		WithIndex(&lapsv1.ManagedDevice{}, dirsync.IndexDirectory, dirsync.IndexByDirectory).
-		WithIndex(&lapsv1.ManagedDevice{}, IndexDevicePolicy, IndexByEffectivePolicy).
 		WithIndex(&lapsv1.RotationRequest{}, IndexRotationActiveDevice, IndexByActiveDevice).
 		WithIndex(&lapsv1.RotationRequest{}, IndexRotationTargetDevice, IndexByTargetDevice).
 		WithInterceptorFuncs(w.funcs()).Build()

@@ -314,19 +314,21 @@ func nilIfEmptyB(m map[string][]byte) map[string][]byte {
 	return m
 }
 
-// reconcileCounts counts the devices this policy is effective on (via the effective-policy
-// index over the cache).
+// reconcileCounts counts the devices this policy is effective on (the namespace's devices in
+// the cache, read only).
 func (r *LapsPolicyReconciler) reconcileCounts(ctx context.Context, s *policyScope) error {
 	var list lapsv1.ManagedDeviceList
 	// Read only: no deep copy of every device (100,000 of them in one namespace are 200 MB).
-	if err := r.Client.List(ctx, &list, client.InNamespace(s.policy.Namespace), client.MatchingFields{IndexDevicePolicy: s.policy.Name},
-		client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, &list, client.InNamespace(s.policy.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return err
 	}
 	st := &s.policy.Status
 	st.MatchedDevices, st.CompliantDevices, st.ExpiredDevices, st.ConflictingDevices = 0, 0, 0, 0
 	st.NoPasswordStoredDevices, st.CleartextPasswordDevices, st.LegacyPasswordDevices = 0, 0, 0
 	for _, d := range list.Items {
+		if d.Status.EffectivePolicy == nil || d.Status.EffectivePolicy.Name != s.policy.Name {
+			continue
+		}
 		st.MatchedDevices++
 		for _, c := range d.Status.Conditions {
 			switch {

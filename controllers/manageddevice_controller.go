@@ -348,14 +348,15 @@ var agentChanged = predicate.Funcs{
 func (r *ManagedDeviceReconciler) devicesOfPolicy(ctx context.Context, o client.Object) []reconcile.Request {
 	p := o.(*lapsv1.LapsPolicy)
 	var list lapsv1.ManagedDeviceList
-	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace),
-		client.MatchingFields{dirsync.IndexDirectory: p.Spec.DirectoryRef.Name}, client.UnsafeDisableDeepCopy); err != nil { // names only
+	if err := r.Client.List(ctx, &list, client.InNamespace(p.Namespace), client.UnsafeDisableDeepCopy); err != nil { // names only
 		log.FromContext(ctx).Error(err, "mapping LapsPolicy to devices")
 		return nil
 	}
 	out := make([]reconcile.Request, 0, len(list.Items))
 	for _, d := range list.Items {
-		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: d.Namespace, Name: d.Name}})
+		if d.Spec.DirectoryRef.Name == p.Spec.DirectoryRef.Name {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: d.Namespace, Name: d.Name}})
+		}
 	}
 	return out
 }

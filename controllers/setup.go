@@ -77,9 +77,6 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	if err := dirsync.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
-		return nil, fmt.Errorf("directory indexes: %w", err)
-	}
 	if err := SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return nil, fmt.Errorf("controller indexes: %w", err)
 	}

@@ -49,7 +49,7 @@ func TestDiscovery_managedFieldsStayEmpty(t *testing.T) {
 	}
 	// The syncer reads an empty cache (the fake) and creates on the apiserver.
 	cache := fake.NewClientBuilder().WithScheme(scheme).
-		WithIndex(&lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory).Build()
+		Build()
 	clk := clocktesting.NewFakeClock(t0)
 	dir := directorytest.New("corp", directory.TypeActiveDirectory, clk.Now)
 	dir.Put(record("pc1", 1))

@@ -49,7 +49,7 @@ type DeviceEvent = event.TypedGenericEvent[*lapsv1.ManagedDevice]
 // the ManagedDevices whose records changed. It is a leader-elected manager.Runnable.
 type Syncer struct {
 	Directory directory.Directory
-	// Reader lists ManagedDevices through the IndexDirectory field index (the manager's cache).
+	// Reader lists ManagedDevices (the manager's cache).
 	Reader client.Reader
 	// Writer creates discovered ManagedDevices (and clears their managedFields).
 	Writer client.Writer
@@ -162,8 +162,8 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 	}
 	all = s.Store.Put(name, snap) || all
 
-	var devices lapsv1.ManagedDeviceList
-	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: name}, client.UnsafeDisableDeepCopy); err != nil {
+	devices, err := s.devices(ctx)
+	if err != nil {
 		log.Error(err, "listing ManagedDevices")
 		return s.jitter(s.interval())
 	}
@@ -176,8 +176,7 @@ func (s *Syncer) SyncOnce(ctx context.Context) time.Duration {
 		discoveryNamespace = s.Discovery.Namespace
 	}
 	n := 0
-	for i := range devices.Items {
-		d := &devices.Items[i]
+	for _, d := range devices {
 		keys := Keys(name, d.Spec.Identity)
 		hit := all
 		for _, k := range keys {
@@ -208,14 +207,32 @@ func (s *Syncer) backoff() time.Duration {
 }
 
 func (s *Syncer) enqueueAll(ctx context.Context) {
-	var devices lapsv1.ManagedDeviceList
-	if err := s.Reader.List(ctx, &devices, client.MatchingFields{IndexDirectory: s.Directory.Name()}, client.UnsafeDisableDeepCopy); err != nil {
+	devices, err := s.devices(ctx)
+	if err != nil {
 		s.Log.WithValues("directory", s.Directory.Name()).Error(err, "listing ManagedDevices")
 		return
 	}
-	for i := range devices.Items {
-		s.send(ctx, &devices.Items[i])
+	for _, d := range devices {
+		s.send(ctx, d)
 	}
+}
+
+// devices lists the ManagedDevices that reference this connection, read only. There is no field
+// index by directory: it would cost the cache two set entries per device for a filter that runs
+// once per pass.
+func (s *Syncer) devices(ctx context.Context) ([]*lapsv1.ManagedDevice, error) {
+	var all lapsv1.ManagedDeviceList
+	if err := s.Reader.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	name := s.Directory.Name()
+	out := make([]*lapsv1.ManagedDevice, 0, len(all.Items))
+	for i := range all.Items {
+		if all.Items[i].Spec.DirectoryRef.Name == name {
+			out = append(out, &all.Items[i])
+		}
+	}
+	return out, nil
 }
 
 func (s *Syncer) send(ctx context.Context, d *lapsv1.ManagedDevice) {

@@ -68,7 +68,7 @@ func newHarness(t *testing.T, objs ...client.Object) *harness {
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
-		WithIndex(&lapsv1.ManagedDevice{}, IndexDirectory, IndexByDirectory).Build()
+		Build()
 	clk := clocktesting.NewFakeClock(t0)
 	dir := directorytest.New("corp", directory.TypeActiveDirectory, clk.Now)
 	ev := make(chan DeviceEvent, 100)
