@@ -264,3 +264,41 @@ apiserver_watch_cache_initializations_total{group="laps.fleetlaps.io",resource="
 		}
 	}
 }
+
+func TestVersions(t *testing.T) {
+	ctx := context.Background()
+	d := device("versions", "CN=V,DC=corp,DC=test")
+	if err := k8s.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, account := range []string{"a", "b"} {
+		before := d.DeepCopy()
+		d.Status.Account = account
+		if err := k8s.Status().Patch(ctx, d, client.MergeFrom(before)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := OpenEtcd(env.ControlPlane.Etcd.URL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	vs, err := e.Versions(ctx, ManagedDevicePrefix+"default/versions", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accounts []string
+	for _, v := range vs {
+		var md lapsv1.ManagedDevice
+		if err := json.Unmarshal(v, &md); err != nil {
+			t.Fatal(err)
+		}
+		accounts = append(accounts, md.Status.Account)
+	}
+	if strings.Join(accounts, ",") != "b,a," {
+		t.Fatalf("accounts newest first %q, want b,a and the create's empty one", accounts)
+	}
+	if vs, err := e.Versions(ctx, ManagedDevicePrefix+"default/versions", 2); err != nil || len(vs) != 2 {
+		t.Fatalf("max 2: %d versions, %v", len(vs), err)
+	}
+}

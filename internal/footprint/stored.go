@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -226,4 +228,31 @@ func resourceOf(rel string) string {
 		return seg[0] + "/" + seg[1]
 	}
 	return seg[0]
+}
+
+// Versions returns up to max stored versions of one key, newest first, as far back as etcd
+// still holds them (the kube-apiserver compacts history every 5 minutes by default): diffing
+// consecutive versions shows what each write changed.
+func (e *Etcd) Versions(ctx context.Context, key string, max int) ([][]byte, error) {
+	var out [][]byte
+	opts := []clientv3.OpOption{}
+	for len(out) < max {
+		resp, err := e.client.Get(ctx, key, opts...)
+		if err != nil {
+			if len(out) > 0 && errors.Is(err, rpctypes.ErrCompacted) {
+				return out, nil
+			}
+			return out, fmt.Errorf("reading %s from etcd at %s: %w", key, e.endpoint, err)
+		}
+		if len(resp.Kvs) == 0 {
+			return out, nil
+		}
+		kv := resp.Kvs[0]
+		out = append(out, kv.Value)
+		if kv.Version <= 1 {
+			return out, nil // the create
+		}
+		opts = []clientv3.OpOption{clientv3.WithRev(kv.ModRevision - 1)}
+	}
+	return out, nil
 }
