@@ -40,6 +40,10 @@ type Options struct {
 	// and starts the DC from a private copy of it: a big fleet is loaded once per machine. The
 	// fixtures' time base is then midnight UTC at most 8 days back (FixtureT0). Not with SMB.
 	CacheDir string
+	// LoadChunk is how many computers one ldbadd transaction adds (SAMBA_LOAD_CHUNK; default
+	// 5000). A fleet bigger than one chunk is loaded with the indexes of shared values off
+	// (hack/samba/up.sh explains why); tests set it low to take that path with few computers.
+	LoadChunk int
 }
 
 // smbLockPath serialises SMB-enabled DCs across test binaries.
@@ -215,6 +219,9 @@ func upEnv(opts Options) []string {
 	}
 	if opts.SMB {
 		env = append(env, "SAMBA_SMB=1")
+	}
+	if opts.LoadChunk > 0 {
+		env = append(env, "SAMBA_LOAD_CHUNK="+strconv.Itoa(opts.LoadChunk))
 	}
 	return env
 }

@@ -74,6 +74,9 @@ func cacheKey(opts Options, scripts string, t0 int64) (key, sambaVersion string,
 	}
 	sambaVersion = strings.TrimSpace(string(out))
 	fmt.Fprintf(h, "samba %s\ncomputers %d\nnoLAPSSchema %t\nt0 %d\n", sambaVersion, opts.Computers, opts.NoLAPSSchema, t0)
+	if opts.LoadChunk != 0 {
+		fmt.Fprintf(h, "loadChunk %d\n", opts.LoadChunk)
+	}
 	schema := "laps"
 	if opts.NoLAPSSchema {
 		schema = "nolaps"
@@ -156,7 +159,8 @@ func readCacheEntry(entry string) (cacheEntry, error) {
 }
 
 // pruneCache removes entries not built or used for cacheMaxAge (other fixture weeks, older
-// scripts), keeping keep.
+// scripts), keeping keep, and the temporary trees of interrupted builds of any entry (a build
+// holds its entry's lock).
 func pruneCache(dir, keep string) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -164,6 +168,12 @@ func pruneCache(dir, keep string) {
 	}
 	for _, de := range ents {
 		p := filepath.Join(dir, de.Name())
+		if key, ok := strings.CutPrefix(de.Name(), ".tmp-"); ok && de.IsDir() {
+			if i := strings.LastIndex(key, "-"); i > 0 {
+				removeIfUnlocked(p, filepath.Join(dir, key[:i]+".lock"))
+			}
+			continue
+		}
 		if p == keep || !de.IsDir() || !strings.Contains(de.Name(), "-computers-") || strings.HasPrefix(de.Name(), ".") {
 			continue
 		}
@@ -173,6 +183,20 @@ func pruneCache(dir, keep string) {
 			_ = os.Remove(p + ".lock")
 		}
 	}
+}
+
+// removeIfUnlocked removes tree unless a builder holds lockPath.
+func removeIfUnlocked(tree, lockPath string) {
+	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+		return // being built
+	}
+	defer func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }()
+	_ = os.RemoveAll(tree)
 }
 
 // copyTree makes dst (existing, empty) a private copy of the cache entry and marks the entry used

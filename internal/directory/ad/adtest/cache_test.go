@@ -3,6 +3,7 @@ package adtest
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ func TestCache_buildOnceStartPrivateCopies(t *testing.T) {
 	}
 	// What an interrupted build leaves: its temporary tree, and (from a build interrupted
 	// between rename and nothing else) a directory without the entry file.
-	for _, d := range []string{".tmp-" + key + "-123", key} {
+	// Another entry's interrupted build goes too, when a build finishes.
+	for _, d := range []string{".tmp-" + key + "-123", key, ".tmp-7-computers-laps-0123456789abcdef-456"} {
 		if err := os.MkdirAll(filepath.Join(cache, d, "samba"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -35,8 +37,10 @@ func TestCache_buildOnceStartPrivateCopies(t *testing.T) {
 	if a.Cached || a.Load <= 0 {
 		t.Fatalf("first start: Cached=%t Load=%s, want a build", a.Cached, a.Load)
 	}
-	if _, err := os.Stat(filepath.Join(cache, ".tmp-"+key+"-123")); !os.IsNotExist(err) {
-		t.Errorf("the interrupted build's tree is still there (%v)", err)
+	for _, d := range []string{".tmp-" + key + "-123", ".tmp-7-computers-laps-0123456789abcdef-456"} {
+		if _, err := os.Stat(filepath.Join(cache, d)); !os.IsNotExist(err) {
+			t.Errorf("the interrupted build's tree %s is still there (%v)", d, err)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(cache, key, cacheEntryFile)); err != nil {
 		t.Fatalf("no complete entry after the build: %v", err)
@@ -117,5 +121,40 @@ func TestFixtureWeek(t *testing.T) {
 	}
 	if len(seen) > 5 {
 		t.Errorf("%d different T0 in 28 days, want 4 or 5", len(seen))
+	}
+}
+
+// TestStart_bigFleetLoadRebuildsIndexes: a fleet bigger than one load chunk is loaded with the
+// indexes of shared values off and ends with them rebuilt: the schema flags are back and an
+// indexed search finds every computer.
+func TestStart_bigFleetLoadRebuildsIndexes(t *testing.T) {
+	s := start(t, Options{Computers: 12, LoadChunk: 5})
+	conn, err := s.Admin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	res, err := conn.Search(ldap.NewSearchRequest("OU=Fleet,"+s.Base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(&(objectClass=computer)(objectCategory=computer)(sAMAccountType=805306369)(primaryGroupID=515)(userAccountControl=4096))", []string{"1.1"}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Entries) != 12 {
+		t.Errorf("indexed search found %d computers, want 12", len(res.Entries))
+	}
+	want := map[string]string{"objectClass": "9", "objectCategory": "1", "sAMAccountType": "1", "primaryGroupID": "17", "userAccountControl": "25"}
+	for attr, flags := range want {
+		res, err := conn.Search(ldap.NewSearchRequest("CN=Schema,CN=Configuration,"+s.Base, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+			"(lDAPDisplayName="+attr+")", []string{"searchFlags"}, nil))
+		if err != nil || len(res.Entries) != 1 {
+			t.Fatalf("schema of %s: %v", attr, err)
+		}
+		if got := res.Entries[0].GetAttributeValue("searchFlags"); got != flags {
+			t.Errorf("%s searchFlags = %s after the load, want %s (as provisioned)", attr, got, flags)
+		}
+	}
+	load, err := os.ReadFile(filepath.Join(s.Dir, "load.log"))
+	if err != nil || strings.Count(string(load), "first=") != 4 {
+		t.Errorf("load.log: want chunks of 5, 5, 1 and the last computer alone:\n%s (%v)", load, err)
 	}
 }
