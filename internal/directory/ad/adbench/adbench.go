@@ -100,8 +100,8 @@ type Result struct {
 	// Samba's memory at the end (VmRSS) and its peak (VmHWM), summed over its processes.
 	SambaRSSBytes     int64 `json:"sambaRSSBytes"`
 	SambaPeakRSSBytes int64 `json:"sambaPeakRSSBytes"`
-	// HeapInUseBytes is this process's Go heap after GC while the backend holds its view of
-	// the fleet (one Directory after its passes).
+	// HeapInUseBytes is this process's Go heap after GC while one Directory holds its view of
+	// the fleet and its caller the last snapshot (as the manager does).
 	HeapInUseBytes uint64 `json:"heapInUseBytes"`
 }
 
@@ -164,14 +164,28 @@ func Measure(ctx context.Context, opts Options) (Result, error) {
 		PasswordFile: pw, SearchBases: []string{base}, PageSize: opts.PageSize, Timeout: ad.Duration{Duration: 5 * time.Minute},
 		// Every pass of this one is full.
 		FullResyncInterval: ad.Duration{Duration: time.Nanosecond}}
+	if err := measureFull(ctx, opts, cfg, &r); err != nil {
+		return r, err
+	}
+	if err := measureIncremental(ctx, opts, cfg, &r); err != nil {
+		return r, err
+	}
+	r.SambaRSSBytes, r.SambaPeakRSSBytes = processTreeMemory(s.Pid())
+	return r, nil
+}
+
+// measureFull times opts.Repeats full passes of the backend and as many bare paged searches,
+// interleaved, after one untimed pass of each.
+func measureFull(ctx context.Context, opts Options, cfg ad.Config, r *Result) error {
+	s, base := opts.Server, cfg.SearchBases[0]
 	full, err := ad.New(cfg, ad.Options{Logger: logr.Discard()})
 	if err != nil {
-		return r, err
+		return err
 	}
 	defer full.Close()
 	bare, err := dialBare(s, cfg.Timeout.Duration)
 	if err != nil {
-		return r, err
+		return err
 	}
 	defer bare.Close()
 
@@ -203,10 +217,10 @@ func Measure(ctx context.Context, opts Options) (Result, error) {
 	}
 	// Warm-up, not timed: connect, bind, read the schema ids, bring Samba's caches up.
 	if _, err := fullPass(); err != nil {
-		return r, err
+		return err
 	}
 	if _, err := barePass(); err != nil {
-		return r, err
+		return err
 	}
 	var fullEach, bareEach []time.Duration
 	var mallocs, allocBytes uint64
@@ -215,7 +229,7 @@ func Measure(ctx context.Context, opts Options) (Result, error) {
 			if !fleetlapsTurn {
 				d, err := barePass()
 				if err != nil {
-					return r, err
+					return err
 				}
 				bareEach = append(bareEach, d)
 				continue
@@ -224,7 +238,7 @@ func Measure(ctx context.Context, opts Options) (Result, error) {
 			runtime.ReadMemStats(&m0)
 			d, err := fullPass()
 			if err != nil {
-				return r, err
+				return err
 			}
 			runtime.ReadMemStats(&m1)
 			mallocs += m1.Mallocs - m0.Mallocs
@@ -241,16 +255,9 @@ func Measure(ctx context.Context, opts Options) (Result, error) {
 		r.FullAllocsPerEntry, r.FullBytesPerEntry = float64(mallocs)/n, float64(allocBytes)/n
 	}
 	if r.FullEntries != opts.Computers || r.BareEntries != opts.Computers {
-		return r, fmt.Errorf("adbench: %s holds %d computers (bare search: %d), want %d", base, r.FullEntries, r.BareEntries, opts.Computers)
+		return fmt.Errorf("adbench: %s holds %d computers (bare search: %d), want %d", base, r.FullEntries, r.BareEntries, opts.Computers)
 	}
-	_ = full.Close()
-	bare.Close()
-
-	if err := measureIncremental(ctx, opts, cfg, &r); err != nil {
-		return r, err
-	}
-	r.SambaRSSBytes, r.SambaPeakRSSBytes = processTreeMemory(s.Pid())
-	return r, nil
+	return nil
 }
 
 // measureIncremental: one Directory makes its full pass, opts.Changes computers spread over the
@@ -264,8 +271,7 @@ func measureIncremental(ctx context.Context, opts Options, cfg ad.Config, r *Res
 		return err
 	}
 	defer inc.Close()
-	first, err := inc.Snapshot(ctx)
-	if err != nil {
+	if _, err := inc.Snapshot(ctx); err != nil {
 		return err
 	}
 	admin, err := s.Admin()
@@ -300,7 +306,6 @@ func measureIncremental(ctx context.Context, opts Options, cfg ad.Config, r *Res
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r.HeapInUseBytes = ms.HeapInuse
-	runtime.KeepAlive(first)
 	runtime.KeepAlive(snap)
 	return nil
 }
