@@ -66,7 +66,18 @@ func checkCompatibility(s settings, osBuild string) compatibility {
 
 // evidenceOf decides whether rec proves a rotation after res was requested, and when.
 func evidenceOf(rec directory.DeviceRecord, res *lapsv1.DeviceRotationResult) (time.Time, bool) {
-	return evidence.Rotated(rec, evidence.Request{RequestedAt: res.RequestedAt.Time, PreviousPasswordVersion: res.PreviousPasswordVersion})
+	return evidence.Rotated(rec, evidence.Request{RequestedAt: res.RequestTime(), PreviousPasswordVersion: res.PreviousPasswordVersion})
+}
+
+// versionForEvidence is the password version recorded with an intent. When the directory states
+// when the password was updated (replication metadata, Entra's backup time), that time at or
+// after the intent is the evidence (evidence.Rotated), and the version is not stored: it would
+// be the largest part of every in-flight result.
+func versionForEvidence(rec directory.DeviceRecord) string {
+	if evidence.UpdateTimeStated(rec) {
+		return ""
+	}
+	return rec.CurrentPasswordVersion
 }
 
 func passwordExpiry(updated time.Time, ageDays int32) time.Time {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/conditions"
 	"github.com/fleetlaps/fleetlaps/internal/directory"
 	"github.com/fleetlaps/fleetlaps/internal/directoryconfig"
 	"github.com/fleetlaps/fleetlaps/internal/dirsync"
@@ -384,7 +385,8 @@ func TestFaultTable_Rotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		rr := w.request("rot1")
-		if rr.Status.Pending != 2 || len(w.writes.all()) != 0 || rr.Status.Results[0].Message != "waiting for the first snapshot of directory corp" {
+		if c := conditions.Get(rr.Status.Conditions, lapsv1.ConditionReady); rr.Status.Pending != 2 || len(w.writes.all()) != 0 ||
+			c == nil || !strings.HasSuffix(c.Message, "; pending: 2 waiting for the first snapshot of directory corp") {
 			t.Fatalf("before the first snapshot: %+v, %d writes", rr.Status.Results, len(w.writes.all()))
 		}
 		w.sync()

@@ -69,6 +69,8 @@ type rotationScope struct {
 	claimed []int
 	// writeErr collects directory write failures (retried with the controller's backoff).
 	writeErr error
+	// waits counts the pending devices by why they wait (said once, in the conditions).
+	waits map[string]*waitNote
 }
 
 // Reconcile stops at the first error (expand → evidence → schedule → intent → write → deadline),
@@ -119,6 +121,7 @@ func (r *RotationRequestReconciler) Reconcile(ctx context.Context, req reconcile
 		// manager) gets a Conflict and writes nothing. A crash after this point leaves a claim
 		// that schedule.NextWrite resolves from fresh directory data; a crash before it writes
 		// nothing.
+		compactResults(rr.Status.Results)
 		wrote, perr := patchStatusLocked(ctx, r.Client, before, &rr, statusOfRequest)
 		if apierrors.IsConflict(perr) {
 			log.FromContext(ctx).V(1).Info("claim refused: the request changed since it was read; nothing written")
@@ -198,12 +201,17 @@ func (r *RotationRequestReconciler) reconcileTargets(ctx context.Context, s *rot
 	if len(names) == 0 {
 		return stalled("NoTargets", errors.New("spec.deviceSelector matches no ManagedDevice in this namespace"))
 	}
+	if len(names) > lapsv1.MaxRotationTargets {
+		return stalled(ReasonTooManyTargets, fmt.Errorf("spec.deviceSelector matches %d ManagedDevices; one RotationRequest targets at most %d: "+
+			"split it into requests with narrower selectors (for example an additional label); nothing was written", len(names), lapsv1.MaxRotationTargets))
+	}
 	st.StartTime = mtime(s.now)
 	st.Phase = lapsv1.RotationInProgress
 	st.Results = make([]lapsv1.DeviceRotationResult, 0, len(names))
 	for _, n := range names {
-		st.Results = append(st.Results, lapsv1.DeviceRotationResult{Device: n, State: lapsv1.DeviceRotationPending, Message: "waiting for a rotation slot"})
+		st.Results = append(st.Results, lapsv1.DeviceRotationResult{Device: n, State: lapsv1.DeviceRotationPending})
 	}
+	sortResults(st.Results)
 	if r.Recorder != nil {
 		r.Recorder.Eventf(s.req, nil, "Normal", "Accepted", "ExpandTargets", "rotation of %d device(s) requested by %s: %s", len(names), s.requester(), s.req.Spec.Reason)
 	}
@@ -293,7 +301,6 @@ func (r *RotationRequestReconciler) reconcileEvidence(ctx context.Context, s *ro
 			continue
 		}
 		res.State, res.RotatedAt = lapsv1.DeviceRotationRotated, mtime(at)
-		res.Message = "the directory shows a new password since " + rfc3339(at)
 		metrics.Rotations.WithLabelValues("rotated").Inc()
 		if r.Recorder != nil {
 			r.Recorder.Eventf(d, s.req, "Normal", "Rotated", "ObserveRotation",
@@ -310,8 +317,8 @@ func (r *RotationRequestReconciler) reconcileDeadline(s *rotationScope) {
 	for i := range s.req.Status.Results {
 		res := &s.req.Status.Results[i]
 		if res.State == lapsv1.DeviceRotationPending || res.State == lapsv1.DeviceRotationRequested {
-			res.State = lapsv1.DeviceRotationFailed
-			res.Message = "no evidence of rotation by the deadline " + rfc3339(s.deadline)
+			// No message: the deadline is the request's, and its conditions name it once.
+			res.State, res.Message = lapsv1.DeviceRotationFailed, ""
 			metrics.Rotations.WithLabelValues("failed").Inc()
 		}
 	}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -155,8 +156,12 @@ func TestRotationRequestReconciler_deadlineFails(t *testing.T) {
 	if !conditions.IsTrue(rr.Status.Conditions, lapsv1.ConditionStalled) {
 		t.Fatal("failed request not Stalled")
 	}
-	if got := rr.Status.Results[0].Message; got != "no evidence of rotation by the deadline 2026-11-21T12:00:00Z" {
+	// The deadline is the request's: its condition names it once, the entry keeps no message.
+	if got := rr.Status.Results[0].Message; got != "" {
 		t.Fatalf("message %q", got)
+	}
+	if c := conditions.Get(rr.Status.Conditions, lapsv1.ConditionStalled); !strings.HasSuffix(c.Message, "; 1 without evidence of rotation by the deadline 2026-11-21T12:00:00Z") {
+		t.Fatalf("Stalled message %q", c.Message)
 	}
 }
 
@@ -205,8 +210,14 @@ func TestRotationRequestReconciler_maintenanceWindow(t *testing.T) {
 	r := e.rotationReconciler()
 	res, _ := e.reconcileRequest(r, "rot1")
 	rr := e.request("rot1")
-	if rr.Status.Pending != 1 || rr.Status.Results[0].Message != "waiting for the maintenance window of LapsPolicy base opening at 2026-11-20T22:00:00Z" {
+	// A pending entry is the device and its state; the conditions say once why devices wait.
+	if rr.Status.Pending != 1 || rr.Status.Results[0] != (lapsv1.DeviceRotationResult{Device: "pc1", State: lapsv1.DeviceRotationPending}) {
 		t.Fatalf("status %+v", rr.Status.Results)
+	}
+	ready := conditions.Get(rr.Status.Conditions, lapsv1.ConditionReady)
+	if ready == nil || ready.Reason != ReasonWaitingForWindow ||
+		ready.Message != "0 of 1 device(s) rotated, 0 requested, 1 pending, 0 failed; pending: 1 waiting for the maintenance window of LapsPolicy base opening at 2026-11-20T22:00:00Z" {
+		t.Fatalf("Ready %+v", ready)
 	}
 	if res.RequeueAfter != 12*time.Hour {
 		t.Fatalf("RequeueAfter %v", res.RequeueAfter)
@@ -256,7 +267,7 @@ func TestRotationRequestReconciler_restartBetweenIntentAndWrite(t *testing.T) {
 		}
 	}
 	calls := e.dir.CallsOf("requestRotation")
-	if len(calls) != 1 || !calls[0].At.Equal(res.RequestedAt.Time) {
+	if len(calls) != 1 || !calls[0].At.Equal(res.RequestTime()) {
 		t.Fatalf("writes after restart %+v, want exactly one at %v", calls, res.RequestedAt)
 	}
 }
@@ -320,7 +331,7 @@ func TestRotationRequestReconciler_writeFailureBacksOff(t *testing.T) {
 	e.reconcileRequest(r, "rot1")
 	got = e.request("rot1").Status.Results[0]
 	calls := e.dir.CallsOf("requestRotation")
-	if len(calls) != 2 || got.WrittenAt == nil || got.LastFailureTime != nil || !calls[1].At.Equal(got.RequestedAt.Time) {
+	if len(calls) != 2 || got.WrittenAt == nil || got.LastFailureTime != nil || !calls[1].At.Equal(got.RequestTime()) {
 		t.Fatalf("after backoff: calls %+v result %+v", calls, got)
 	}
 }
@@ -333,9 +344,11 @@ func TestRotationRequestReconciler_staleCacheDoesNotRepeatTheWrite(t *testing.T)
 	if _, err := e.reconcileRequest(r, "rot1"); err != nil {
 		t.Fatal(err)
 	}
-	// The intent-only version, as a lagging cache would still show it.
+	// The claimed-not-yet-written version, as a lagging cache would still show it (the claim
+	// patch: requestedAt and lastAttemptTime set, no writtenAt).
 	stale := e.request("rot1")
-	stale.Status.Results[0].WrittenAt = nil
+	res0 := &stale.Status.Results[0]
+	res0.RequestedAt, res0.LastAttemptTime, res0.WrittenAt = res0.WrittenAt, res0.WrittenAt, nil
 	stale.ResourceVersion = "1"
 	r.Client = interceptor.NewClient(e.client.(client.WithWatch), interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, o client.Object, opts ...client.GetOption) error {

@@ -3,10 +3,10 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -99,16 +99,18 @@ func (r *RotationRequestReconciler) loadOf(ctx context.Context, s *rotationScope
 	return l, nil
 }
 
-// writeTime is the latest directory write of a result: the claim, or (for intents recorded
-// before claims were) the intent.
+// writeTime is the latest directory write of a result: its claim (kept until the outcome is
+// recorded), the accepted write, a failed write, or (for intents recorded before claims were)
+// the intent. A compacted result keeps only some of them; every one is at or before the latest
+// write.
 func writeTime(res *lapsv1.DeviceRotationResult) time.Time {
-	if res.LastAttemptTime != nil {
-		return res.LastAttemptTime.Time
+	var at time.Time
+	for _, t := range []*metav1.Time{res.LastAttemptTime, res.WrittenAt, res.LastFailureTime, res.RequestedAt} {
+		if t != nil && t.After(at) {
+			at = t.Time
+		}
 	}
-	if res.RequestedAt != nil {
-		return res.RequestedAt.Time
-	}
-	return time.Time{}
+	return at
 }
 
 // reconcileSchedule moves Pending devices to Requested (recording intent: requestedAt and the
@@ -137,14 +139,14 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 		// annotation or request would otherwise write again at once after each failure).
 		if failed, last := d.Status.FailedRotationAttempts, d.Status.LastFailureTime; failed > 0 && last != nil {
 			if next := retryAt(failed, last.Time); s.now.Before(next) {
-				res.Message = fmt.Sprintf("waiting: the device's last %d rotation attempt(s) failed; next attempt at %s", failed, rfc3339(next))
+				s.waiting(waitOther, "backoff", "waiting: the device's last rotation attempts failed; each waits for its backoff")
 				s.next = append(s.next, next)
 				continue
 			}
 		}
 		rec, err := r.resolveTarget(d)
 		if errors.Is(err, dirsync.ErrNoSnapshot) {
-			res.Message = "waiting for the first snapshot of directory " + d.Spec.DirectoryRef.Name
+			s.waiting(waitOther, "snapshot/"+d.Spec.DirectoryRef.Name, "waiting for the first snapshot of directory "+d.Spec.DirectoryRef.Name)
 			s.next = append(s.next, s.now.Add(snapshotWait))
 			continue
 		}
@@ -175,7 +177,12 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 		}
 		slot := schedule.Slot(in)
 		if !slot.Go() {
-			res.Message = slot.Message(p.name, in.MaxConcurrent, in.RatePerMinute)
+			kind := waitOther
+			if slot.Wait == schedule.SlotWindow {
+				kind = waitWindow
+			}
+			msg := slot.Message(p.name, in.MaxConcurrent, in.RatePerMinute)
+			s.waiting(kind, msg, msg)
 			if !slot.RetryAt.IsZero() {
 				s.next = append(s.next, slot.RetryAt)
 			}
@@ -187,8 +194,28 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 		}
 		res.State = lapsv1.DeviceRotationRequested
 		res.RequestedAt = mtime(s.now)
-		res.Message = "intent recorded; writing the directory"
-		res.PreviousPasswordVersion = rec.CurrentPasswordVersion
+		res.Message = ""
+		res.PreviousPasswordVersion = versionForEvidence(rec)
 	}
 	return nil
+}
+
+// rateSlot takes a slot of the device's policy's ratePerMinute for a repeated write (the device
+// is in flight already, so maxConcurrent and the windows were decided with its first one). It
+// returns when to ask again, or zero when the slot was taken.
+func (r *RotationRequestReconciler) rateSlot(ctx context.Context, s *rotationScope, d *lapsv1.ManagedDevice) (time.Time, error) {
+	p, err := r.policyOf(ctx, s, d)
+	if err != nil || p.rot == nil || p.rot.RatePerMinute == nil || *p.rot.RatePerMinute <= 0 {
+		return time.Time{}, err
+	}
+	load, err := r.loadOf(ctx, s, p.name)
+	if err != nil {
+		return time.Time{}, err
+	}
+	slot := schedule.Slot(schedule.SlotInput{Now: s.now, SnapshotLoaded: true, RatePerMinute: *p.rot.RatePerMinute, RecentWrites: load.writes})
+	if !slot.Go() {
+		return slot.RetryAt, nil
+	}
+	load.writes = append(load.writes, s.now)
+	return time.Time{}, nil
 }

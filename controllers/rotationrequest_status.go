@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"fmt"
-	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,6 +17,8 @@ const (
 	// ReasonWaitingForWindow: nothing is requested yet and every pending device waits for a
 	// maintenance window (Argo CD shows the request Suspended).
 	ReasonWaitingForWindow = "WaitingForMaintenanceWindow"
+	// ReasonTooManyTargets: the selector matches more than lapsv1.MaxRotationTargets devices.
+	ReasonTooManyTargets = "TooManyTargets"
 )
 
 // updateRequestStatus derives counters, phase and conditions from the per-device results.
@@ -26,6 +27,7 @@ const (
 func updateRequestStatus(s *rotationScope, err error) {
 	st := &s.req.Status
 	gen := s.req.Generation
+	compactResults(st.Results)
 	st.Targets = int32(len(st.Results))
 	st.Pending, st.Requested, st.Rotated, st.Failed = 0, 0, 0, 0
 	for _, res := range st.Results {
@@ -56,6 +58,12 @@ func updateRequestStatus(s *rotationScope, err error) {
 		st.Phase = lapsv1.RotationPending
 	}
 	progress := fmt.Sprintf("%d of %d device(s) rotated, %d requested, %d pending, %d failed", st.Rotated, st.Targets, st.Requested, st.Pending, st.Failed)
+	if st.Pending > 0 && len(s.waits) > 0 {
+		progress += "; pending: " + s.waitSummary()
+	}
+	if n := deadlineFailures(st.Results); n > 0 {
+		progress += fmt.Sprintf("; %d without evidence of rotation by the deadline %s", n, rfc3339(s.deadline))
+	}
 	switch {
 	case st.Targets > 0 && st.Rotated == st.Targets:
 		st.Phase = lapsv1.RotationSucceeded
@@ -77,7 +85,7 @@ func updateRequestStatus(s *rotationScope, err error) {
 			st.Phase = lapsv1.RotationInProgress
 		}
 		reason := ReasonRotationInProgress
-		if st.Requested == 0 && st.Pending > 0 && allWaitingForWindow(st.Results) {
+		if st.Requested == 0 && st.Pending > 0 && s.allWaitForWindow(st.Pending) {
 			reason = ReasonWaitingForWindow
 		}
 		conditions.MarkReconciling(&st.Conditions, reason, progress, s.now)
@@ -87,11 +95,14 @@ func updateRequestStatus(s *rotationScope, err error) {
 	st.ObservedGeneration = conditions.ObservedGeneration(st.Conditions, gen, st.ObservedGeneration)
 }
 
-func allWaitingForWindow(results []lapsv1.DeviceRotationResult) bool {
+// deadlineFailures counts the devices that failed for the request's deadline: their results
+// carry no message of their own (reconcileDeadline).
+func deadlineFailures(results []lapsv1.DeviceRotationResult) int {
+	n := 0
 	for _, r := range results {
-		if r.State == lapsv1.DeviceRotationPending && !strings.HasPrefix(r.Message, msgWaitingForWindow) {
-			return false
+		if r.State == lapsv1.DeviceRotationFailed && r.Message == "" {
+			n++
 		}
 	}
-	return true
+	return n
 }

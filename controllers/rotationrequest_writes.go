@@ -59,18 +59,27 @@ func (r *RotationRequestReconciler) reconcileClaims(ctx context.Context, s *rota
 		}
 		switch w := schedule.NextWrite(in); w.Action {
 		case schedule.WriteNow:
+			if res.Attempts > 0 {
+				// A repeated write counts against the policy's rate like a first one.
+				retry, err := r.rateSlot(ctx, s, d)
+				if err != nil {
+					return err
+				}
+				if !retry.IsZero() {
+					s.next = append(s.next, retry)
+					continue
+				}
+			}
 			res.Attempts++
 			res.LastAttemptTime = mtime(s.now)
-			res.Message = fmt.Sprintf("write claimed (attempt %d); writing the directory", res.Attempts)
+			res.Message = ""
 			s.claimed = append(s.claimed, i)
 		case schedule.WriteRotated:
 			res.State, res.RotatedAt = lapsv1.DeviceRotationRotated, mtime(rotatedAt)
-			res.Message = "the directory shows a new password since " + rfc3339(rotatedAt)
 			metrics.Rotations.WithLabelValues("rotated").Inc()
 			log.FromContext(ctx).Info("unacknowledged write resolved: the device rotated since the intent", "device", res.Device)
 		case schedule.WriteDone:
 			res.WrittenAt, res.LastFailureTime = res.LastAttemptTime, nil
-			res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
 			log.FromContext(ctx).Info("unacknowledged write resolved: the directory already holds it", "device", res.Device)
 		case schedule.WriteWait:
 			s.next = append(s.next, w.RetryAt)
@@ -162,12 +171,9 @@ func (r *RotationRequestReconciler) reconcileWrite(ctx context.Context, s *rotat
 			log.FromContext(ctx).Error(err, "directory write failed", "device", res.Device, "attempt", res.Attempts)
 			continue
 		}
-		res.LastFailureTime = nil
+		// Written: the state and writtenAt say it (compactResult drops the claim time).
+		res.LastFailureTime, res.Message = nil, ""
 		res.WrittenAt = mtime(s.now)
-		res.Message = "directory expiry set to " + rfc3339(res.RequestedAt.Time) + "; waiting for the device's next cycle"
-		if e.Directory.Type() == directory.TypeEntraID {
-			res.Message = "Intune rotate action sent; waiting for the device to check in and back up a new password"
-		}
 		metrics.Rotations.WithLabelValues("requested").Inc()
 		if r.Recorder != nil {
 			r.Recorder.Eventf(d, s.req, "Normal", "RotationRequested", "RequestRotation",
@@ -195,6 +201,8 @@ func (r *RotationRequestReconciler) recordOutcomes(ctx context.Context, s *rotat
 			outcomes[res.Device] = res
 		}
 	}
+	// This pass claimed at its own time (out's claim time is gone once its write is recorded).
+	claimedAt := mtime(s.now)
 	for range 3 {
 		var live lapsv1.RotationRequest
 		if err := reader.Get(ctx, client.ObjectKeyFromObject(s.req), &live); err != nil {
@@ -205,7 +213,7 @@ func (r *RotationRequestReconciler) recordOutcomes(ctx context.Context, s *rotat
 			res := &live.Status.Results[i]
 			out, ok := outcomes[res.Device]
 			if ok && res.State == lapsv1.DeviceRotationRequested && res.WrittenAt == nil &&
-				res.Attempts == out.Attempts && res.LastAttemptTime != nil && res.LastAttemptTime.Equal(out.LastAttemptTime) {
+				res.Attempts == out.Attempts && res.LastAttemptTime != nil && res.LastAttemptTime.Equal(claimedAt) {
 				*res = out
 			}
 		}

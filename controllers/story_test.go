@@ -145,7 +145,7 @@ func TestStory_expiryRotationEvidenceSucceeded(t *testing.T) {
 	if by := rr.Annotations[lapsv1.AnnotationRotateRequestedBy]; by == "" || !strings.Contains(rr.Spec.Reason, "set by "+by) {
 		t.Fatalf("reason does not name who set the annotation: %q", rr.Spec.Reason)
 	}
-	if calls := callsFor(guidOf(201)); len(calls) != 1 || !calls[0].At.Equal(rr.Status.Results[0].RequestedAt.Time) {
+	if calls := callsFor(guidOf(201)); len(calls) != 1 || !calls[0].At.Equal(rr.Status.Results[0].RequestTime()) {
 		t.Fatalf("directory writes %+v", calls)
 	}
 	eventually(t, wait, func() error {
@@ -453,7 +453,7 @@ func TestStory_restartBetweenIntentAndWrite(t *testing.T) {
 		return nil
 	})
 	calls := callsFor(guidOf(601))
-	if len(calls) != 1 || !calls[0].At.Equal(res.RequestedAt.Time) {
+	if len(calls) != 1 || !calls[0].At.Equal(res.RequestTime()) {
 		t.Fatalf("writes after restart %+v, want exactly one at %s", calls, res.RequestedAt)
 	}
 	stopB()

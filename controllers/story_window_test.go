@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
+	"github.com/fleetlaps/fleetlaps/internal/conditions"
 )
 
 // TestStory_waitingRequestWakesOnPolicyChange: a RotationRequest waiting for a maintenance
@@ -44,8 +45,9 @@ func TestStory_waitingRequestWakesOnPolicyChange(t *testing.T) {
 		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "later"}, &rr); err != nil {
 			return err
 		}
-		if len(rr.Status.Results) != 1 || !strings.Contains(rr.Status.Results[0].Message, msgWaitingForWindow) {
-			return fmt.Errorf("results %+v", rr.Status.Results)
+		ready := conditions.Get(rr.Status.Conditions, lapsv1.ConditionReady)
+		if len(rr.Status.Results) != 1 || ready == nil || !strings.Contains(ready.Message, msgWaitingForWindow) {
+			return fmt.Errorf("results %+v, Ready %+v", rr.Status.Results, ready)
 		}
 		return nil
 	})

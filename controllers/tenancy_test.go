@@ -261,9 +261,10 @@ func TestRotateAnnotation_joinsTheActiveRequestAndKeepsTheBackoff(t *testing.T) 
 	if _, err := e.reconcileRequest(e.rotationReconciler(), second); err != nil {
 		t.Fatal(err)
 	}
-	res := e.request(second).Status.Results[0]
-	if len(e.dir.CallsOf("requestRotation")) != writes || res.State != lapsv1.DeviceRotationPending || !strings.Contains(res.Message, "failed") {
-		t.Fatalf("a new request wrote inside the device's backoff: %s %q", res.State, res.Message)
+	rr = e.request(second)
+	res, ready := rr.Status.Results[0], conditions.Get(rr.Status.Conditions, lapsv1.ConditionReady)
+	if len(e.dir.CallsOf("requestRotation")) != writes || res.State != lapsv1.DeviceRotationPending || ready == nil || !strings.Contains(ready.Message, "failed") {
+		t.Fatalf("a new request wrote inside the device's backoff: %s %+v", res.State, ready)
 	}
 	e.clock.Step(2 * time.Minute)
 	if _, err := e.reconcileRequest(e.rotationReconciler(), second); err != nil {

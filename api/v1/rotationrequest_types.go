@@ -1,6 +1,8 @@
 package v1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -13,7 +15,8 @@ type RotationRequestSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	DeviceName string `json:"deviceName,omitempty"`
-	// DeviceSelector selects ManagedDevices in this namespace; targets are fixed at creation.
+	// DeviceSelector selects ManagedDevices in this namespace; targets are fixed at creation. It
+	// may match at most 10000 devices.
 	// +optional
 	DeviceSelector *metav1.LabelSelector `json:"deviceSelector,omitempty"`
 	// Reason is the audit text: why the rotation is needed.
@@ -61,42 +64,69 @@ const (
 	DeviceRotationFailed DeviceRotationState = "Failed"
 )
 
-// DeviceRotationResult is the outcome for one target device.
+// MaxRotationTargets is the most devices one RotationRequest may target. A request whose
+// selector matches more is Stalled (TooManyTargets) and writes nothing to any directory: its
+// per-device results must fit in one stored object.
+const MaxRotationTargets = 10000
+
+// DeviceRotationResult is the outcome for one target device. An entry holds only what its state
+// needs, so that a request over thousands of devices stays small: a Pending entry is the device
+// and its state (why pending devices wait is in the request's Ready condition); a Requested
+// entry carries what the write and the evidence need; a Rotated entry keeps when the write was
+// accepted and when the directory showed the new password; a Failed entry keeps its failure.
 type DeviceRotationResult struct {
 	// Device is the ManagedDevice name.
 	Device string `json:"device"`
 	// State of the rotation on this device.
 	State DeviceRotationState `json:"state"`
 	// RequestedAt is when the intent was recorded; the directory write uses this time, so a
-	// retried write is identical.
+	// retried write is identical. Set while Requested; omitted when the write was accepted at
+	// the same time (writtenAt is then the request time).
 	// +optional
 	RequestedAt *metav1.Time `json:"requestedAt,omitempty"`
 	// PreviousPasswordVersion is the directory's msLAPS-CurrentPasswordVersion when the intent
-	// was recorded; a different version later is evidence of the rotation.
+	// was recorded; a different version later is evidence of the rotation. Set while Requested,
+	// only when the directory does not state when the password was last updated (that time, at
+	// or after requestedAt, is the evidence otherwise).
 	// +optional
 	PreviousPasswordVersion string `json:"previousPasswordVersion,omitempty"`
-	// WrittenAt is when the directory accepted the write.
+	// WrittenAt is when the directory accepted the write. Kept once Rotated or Failed.
 	// +optional
 	WrittenAt *metav1.Time `json:"writtenAt,omitempty"`
 	// RotatedAt is when the directory showed the new password.
 	// +optional
 	RotatedAt *metav1.Time `json:"rotatedAt,omitempty"`
-	// LastFailureTime is when the latest directory write failed; the next attempt waits
-	// schedule.Backoff(attempts, lastFailureTime).
+	// LastFailureTime is when the latest directory write failed; the next attempt waits for a
+	// backoff that doubles with each failed attempt (1 minute up to 60 minutes).
 	// +optional
 	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
-	// Attempts counts directory writes tried.
+	// Attempts counts directory writes tried. Once Rotated it is kept only when more than one
+	// write was needed.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
-	// LastAttemptTime is when the latest directory write was claimed. The claim is recorded
-	// before the write, so a write whose outcome was never recorded (the controller stopped)
-	// is repeated only after the claim expired and a newer directory read shows it is still
-	// needed; it also counts against spec.rotation.ratePerMinute across restarts.
+	// LastAttemptTime is when the latest directory write was claimed, set until the write's
+	// outcome is recorded (writtenAt is then the same time). The claim is recorded before the
+	// write, so a write whose outcome was never recorded (the controller stopped) is repeated
+	// only after the claim expired and a newer directory read shows it is still needed; it also
+	// counts against spec.rotation.ratePerMinute across restarts.
 	// +optional
 	LastAttemptTime *metav1.Time `json:"lastAttemptTime,omitempty"`
-	// Message explains the state.
+	// Message explains what is particular to this device: a failure, a failed write that will
+	// be retried, or a write whose outcome is being decided. Empty otherwise.
 	// +optional
 	Message string `json:"message,omitempty"`
+}
+
+// RequestTime is when the rotation of this device was requested: requestedAt, or writtenAt when
+// requestedAt was omitted because the write went out at that same time (zero when neither).
+func (r *DeviceRotationResult) RequestTime() time.Time {
+	if r.RequestedAt != nil {
+		return r.RequestedAt.Time
+	}
+	if r.WrittenAt != nil {
+		return r.WrittenAt.Time
+	}
+	return time.Time{}
 }
 
 // RotationRequestStatus is the observed state of a RotationRequest.
@@ -118,9 +148,11 @@ type RotationRequestStatus struct {
 	// CompletionTime is when the request succeeded or failed.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
-	// Results per target device, fixed at expansion.
-	// +listType=map
-	// +listMapKey=device
+	// Results per target device, fixed at expansion and sorted by device name. At most 10000
+	// devices: a selector matching more stalls the request (TooManyTargets) before anything is
+	// written; split it with narrower selectors.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10000
 	// +optional
 	Results []DeviceRotationResult `json:"results,omitempty"`
 	// Targets is the number of devices.
@@ -149,7 +181,10 @@ type RotationRequestStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 
-// RotationRequest asks the controller to rotate the passwords of some devices now.
+// RotationRequest asks the controller to rotate the passwords of some devices now. One request
+// targets at most 10000 devices; a selector that matches more makes the request Stalled with
+// reason TooManyTargets, naming how many devices matched, and nothing is written to any
+// directory: split the work into requests with narrower selectors.
 type RotationRequest struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

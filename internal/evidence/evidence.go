@@ -22,9 +22,13 @@ type Request struct {
 // password attribute, Entra's lastBackupDateTime) later than the request, or a password version
 // GUID different from the one recorded with the intent. A version change without a later update
 // time is dated at the request (the device cannot have rotated for it earlier).
+//
+// Without a recorded version the stated update time is the only evidence, and one in the
+// request's own second counts: requestedAt is stored to the second, and the rotation the write
+// causes (the device acts on the expiry set to requestedAt) cannot be dated earlier.
 func Rotated(rec directory.DeviceRecord, req Request) (time.Time, bool) {
-	trustedUpdate := rec.UpdateTimeSource == directory.UpdateTimeReplicationMetadata || rec.UpdateTimeSource == directory.UpdateTimeDirectory
-	if trustedUpdate && rec.PasswordUpdateTime.After(req.RequestedAt) {
+	if UpdateTimeStated(rec) && (rec.PasswordUpdateTime.After(req.RequestedAt) ||
+		(req.PreviousPasswordVersion == "" && rec.PasswordUpdateTime.Equal(req.RequestedAt))) {
 		return rec.PasswordUpdateTime, true
 	}
 	if rec.CurrentPasswordVersion != "" && req.PreviousPasswordVersion != "" && !strings.EqualFold(rec.CurrentPasswordVersion, req.PreviousPasswordVersion) {
@@ -35,4 +39,11 @@ func Rotated(rec directory.DeviceRecord, req Request) (time.Time, bool) {
 		return at, true
 	}
 	return time.Time{}, false
+}
+
+// UpdateTimeStated says whether the directory itself states when rec's password was last updated
+// (replication metadata of the password attribute, Entra's lastBackupDateTime), rather than the
+// time being derived (expiry minus the password age).
+func UpdateTimeStated(rec directory.DeviceRecord) bool {
+	return rec.UpdateTimeSource == directory.UpdateTimeReplicationMetadata || rec.UpdateTimeSource == directory.UpdateTimeDirectory
 }

@@ -28,6 +28,14 @@ func TestRotated(t *testing.T) {
 			rec: directory.DeviceRecord{PasswordUpdateTime: requested, UpdateTimeSource: directory.UpdateTimeReplicationMetadata, CurrentPasswordVersion: req.PreviousPasswordVersion},
 			req: req,
 		},
+		"should accept a stated update time in the request's own second when no version was recorded": {
+			rec: directory.DeviceRecord{PasswordUpdateTime: requested, UpdateTimeSource: directory.UpdateTimeReplicationMetadata},
+			req: Request{RequestedAt: requested}, wantOK: true, wantAt: requested,
+		},
+		"should refuse a stated update time before the request when no version was recorded": {
+			rec: directory.DeviceRecord{PasswordUpdateTime: requested.Add(-time.Second), UpdateTimeSource: directory.UpdateTimeReplicationMetadata},
+			req: Request{RequestedAt: requested},
+		},
 		"should refuse an update time of unknown origin": {
 			rec: directory.DeviceRecord{PasswordUpdateTime: requested.Add(time.Hour), UpdateTimeSource: directory.UpdateTimeUnknown},
 			req: Request{RequestedAt: requested},

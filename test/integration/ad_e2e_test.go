@@ -246,7 +246,7 @@ func TestActiveDirectory_PolicyDevicesAndOneRotation(t *testing.T) {
 		if len(rr.Status.Results) != 1 || rr.Status.Results[0].WrittenAt == nil {
 			return fmt.Errorf("status %+v", rr.Status)
 		}
-		requestedAt = rr.Status.Results[0].RequestedAt.Time
+		requestedAt = rr.Status.Results[0].RequestTime()
 		return nil
 	})
 
