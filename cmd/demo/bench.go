@@ -147,6 +147,8 @@ type memoryFigures struct {
 	ProcessPeakBytes   int64 `json:"processPeakRSSBytes"`
 	APIServerRSSBytes  int64 `json:"apiserverRSSBytes"`
 	APIServerPeakBytes int64 `json:"apiserverPeakRSSBytes"`
+	// APIServerHeapBytes is the kube-apiserver's heap in use after a forced GC at the end.
+	APIServerHeapBytes int64 `json:"apiserverHeapBytes"`
 	EtcdRSSBytes       int64 `json:"etcdRSSBytes"`
 	EtcdPeakBytes      int64 `json:"etcdPeakRSSBytes"`
 	// MachinePeakBytes is the machine's peak memory in use (MemTotal - MemAvailable) during the
@@ -382,6 +384,9 @@ func benchOne(o options, n int, out *os.File) error {
 		r.Stored, r.EtcdDB = fp.Stored, fp.EtcdDB
 	} else {
 		fmt.Fprintln(os.Stderr, "bench: measuring etcd:", err)
+	}
+	if h, err := footprint.APIServerHeap(ctx, cp.cfg); err == nil {
+		r.Memory.APIServerHeapBytes = h.HeapInuse
 	}
 	mem.fill(&r.Memory)
 	if o.benchProfile != "" {
