@@ -19,6 +19,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -52,6 +53,8 @@ type ManagedDeviceReconciler struct {
 	DeviceEvents <-chan dirsync.DeviceEvent
 	// RequeueScale converts the RequeueAfter computed on Clock into the real wait (nil: identity).
 	RequeueScale func(time.Duration) time.Duration
+	// Workers is how many devices are reconciled at once (0: one).
+	Workers int
 }
 
 // Discovery creates ManagedDevices and patches each new one once, to clear its managedFields.
@@ -325,6 +328,7 @@ func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...fun
 	if r.DeviceEvents != nil {
 		b = b.WatchesRawSource(source.Channel(r.DeviceEvents, &handler.TypedEnqueueRequestForObject[*lapsv1.ManagedDevice]{}))
 	}
+	b = b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)})
 	for _, o := range opts {
 		o(b)
 	}

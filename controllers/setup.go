@@ -41,7 +41,15 @@ type Options struct {
 	// GroupPolicyResync is how often published Group Policy objects are checked for drift
 	// (--group-policy-resync; default DefaultGroupPolicyResync).
 	GroupPolicyResync time.Duration
+	// DeviceWorkers is --device-workers: ManagedDevices reconciled at once (default
+	// DefaultDeviceWorkers).
+	DeviceWorkers int
 }
+
+// DefaultDeviceWorkers: a device's reconcile mostly waits for its status patch, so a few at once
+// keep a 100,000-device start-up wave (one status write each) bounded by the apiserver, not by
+// one round trip at a time.
+const DefaultDeviceWorkers = 4
 
 // MinScaledRequeue is the shortest real wait ScaleRequeue returns for a positive RequeueAfter,
 // so a fast clock cannot turn the reconcilers into a busy loop.
@@ -106,7 +114,10 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, o Options) (*Compon
 	}
 	c.Devices = &ManagedDeviceReconciler{Client: mgr.GetClient(), Clock: o.Clock, Directories: o.Directories, Store: c.Store,
 		Recorder: mgr.GetEventRecorder("manageddevice-controller"), HeartbeatInterval: o.HeartbeatInterval, AgentStaleAfter: o.AgentStaleAfter, DeviceEvents: events,
-		RequeueScale: o.RequeueScale}
+		RequeueScale: o.RequeueScale, Workers: o.DeviceWorkers}
+	if c.Devices.Workers <= 0 {
+		c.Devices.Workers = DefaultDeviceWorkers
+	}
 	if err := c.Devices.SetupWithManager(mgr); err != nil {
 		return nil, err
 	}

@@ -56,6 +56,7 @@ type Flags struct {
 	MetricsSecure     bool
 	ProbeAddr         string
 	HeartbeatInterval time.Duration
+	DeviceWorkers     int
 	PrincipalCacheTTL time.Duration
 	WebhookPort       int
 	WebhookCertDir    string
@@ -86,6 +87,7 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	fs.StringVar(&f.ProbeAddr, "health-probe-bind-address", ":8081", "Health probe endpoint address.")
 	fs.DurationVar(&f.PrincipalCacheTTL, "principal-cache-ttl", principalcache.DefaultTTL, "How long a resolved adPasswordEncryptionPrincipal is reused per directory connection before it is searched again (0: search at every reconcile). A spec change always searches again.")
 	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", 10*time.Minute, "Agent report interval: with nothing else changed, status.agent.lastReportTime moves at most once per interval (a heartbeat inside it writes nothing).")
+	fs.IntVar(&f.DeviceWorkers, "device-workers", controllers.DefaultDeviceWorkers, "ManagedDevices reconciled at once.")
 	fs.DurationVar(&f.GroupPolicyResync, "group-policy-resync", controllers.DefaultGroupPolicyResync, "How often a published Group Policy object is compared with its LapsPolicy, so edits made outside the controller are found and undone.")
 	fs.DurationVar(&f.AgentStaleAfter, "agent-stale-after", 0, "Age of the last agent report after which AgentReporting turns False (default: three heartbeat intervals).")
 	fs.StringVar(&f.ReportAddr, "report-bind-address", ":9444", "HTTPS address of the agents' report API; 0 disables it.")
@@ -108,6 +110,9 @@ func ParseFlags(fs *flag.FlagSet, args []string) (Flags, *zap.Options, error) {
 	}
 	if f.PrincipalCacheTTL < 0 {
 		return f, nil, fmt.Errorf("--principal-cache-ttl %s must not be negative", f.PrincipalCacheTTL)
+	}
+	if f.DeviceWorkers < 1 {
+		return f, nil, fmt.Errorf("--device-workers %d must be at least 1", f.DeviceWorkers)
 	}
 	if f.HeartbeatInterval <= 0 {
 		return f, nil, fmt.Errorf("--heartbeat-interval %s must be positive", f.HeartbeatInterval)
@@ -183,7 +188,7 @@ func run() error {
 	ctx := ctrl.SetupSignalHandler()
 	if _, err := controllers.SetupWithManager(ctx, mgr, controllers.Options{
 		Directories: dirs, SyncInterval: f.SyncInterval, HeartbeatInterval: f.HeartbeatInterval, AgentStaleAfter: f.AgentStaleAfter,
-		PrincipalCacheTTL: f.PrincipalCacheTTL, GroupPolicyResync: f.GroupPolicyResync,
+		PrincipalCacheTTL: f.PrincipalCacheTTL, GroupPolicyResync: f.GroupPolicyResync, DeviceWorkers: f.DeviceWorkers,
 	}); err != nil {
 		return err
 	}
