@@ -204,7 +204,8 @@ func (r *ManagedDeviceReconciler) reconcileRecord(_ context.Context, s *deviceSc
 // lastFailureTime).
 func (r *ManagedDeviceReconciler) reconcileRotating(ctx context.Context, s *deviceScope) error {
 	var reqs lapsv1.RotationRequestList
-	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.device.Namespace), client.MatchingFields{IndexRotationTargetDevice: s.device.Name}); err != nil {
+	// Read only (summarizeRotations): a request's up to 10,000 results are not copied per device.
+	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.device.Namespace), client.MatchingFields{IndexRotationTargetDevice: s.device.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		s.activeErr = err
 		return fmt.Errorf("listing RotationRequests: %w", err)
 	}
@@ -313,7 +314,7 @@ func (r *ManagedDeviceReconciler) SetupWithManager(mgr ctrl.Manager, opts ...fun
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}, agentChanged))).
 		Watches(&lapsv1.LapsPolicy{}, handler.EnqueueRequestsFromMapFunc(r.devicesOfPolicy),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Watches(&lapsv1.RotationRequest{}, handler.EnqueueRequestsFromMapFunc(devicesOfRequest))
+		Watches(&lapsv1.RotationRequest{}, requestTargetsChanged)
 	if hasNamespaceSelector(r.Directories) {
 		b = b.Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(objectsInNamespace(mgr.GetClient(),
 			func() client.ObjectList { return &lapsv1.ManagedDeviceList{} },

@@ -1,10 +1,17 @@
 package controllers
 
 import (
+	"context"
 	"slices"
+	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	lapsv1 "github.com/fleetlaps/fleetlaps/api/v1"
 )
@@ -102,7 +109,13 @@ func summarizeRotations(device string, passwordUpdate time.Time, reqs []lapsv1.R
 	return h
 }
 
+// resultFor finds device's result: by binary search (the controller stores results sorted by
+// device), else by a scan (a request written otherwise).
 func resultFor(q *lapsv1.RotationRequest, device string) *lapsv1.DeviceRotationResult {
+	rs := q.Status.Results
+	if i, ok := slices.BinarySearchFunc(rs, device, func(r lapsv1.DeviceRotationResult, d string) int { return strings.Compare(r.Device, d) }); ok {
+		return &rs[i]
+	}
 	for i := range q.Status.Results {
 		if q.Status.Results[i].Device == device {
 			return &q.Status.Results[i]
@@ -122,4 +135,70 @@ func requestDeadline(q *lapsv1.RotationRequest) time.Time {
 		start = q.Status.StartTime.Time
 	}
 	return start.Add(DefaultRotationDeadline)
+}
+
+// requestTargetsChanged enqueues the devices a RotationRequest event concerns: all its targets
+// when it is created or deleted, or when something every target reads changed (its phase, start
+// or completion, its targets); otherwise only the devices whose result changed. A request over
+// 10,000 devices changes a few results per pass; waking all its targets for each would cost
+// every one a reconcile.
+var requestTargetsChanged = handler.Funcs{
+	CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addAll(q, devicesOfRequest(context.Background(), e.Object))
+	},
+	DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addAll(q, devicesOfRequest(context.Background(), e.Object))
+	},
+	GenericFunc: func(_ context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		addAll(q, devicesOfRequest(context.Background(), e.Object))
+	},
+	UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		old, oldOK := e.ObjectOld.(*lapsv1.RotationRequest)
+		cur, curOK := e.ObjectNew.(*lapsv1.RotationRequest)
+		if !oldOK || !curOK {
+			return
+		}
+		names, all := changedTargets(old, cur)
+		if all {
+			addAll(q, devicesOfRequest(context.Background(), old))
+			addAll(q, devicesOfRequest(context.Background(), cur))
+			return
+		}
+		for _, n := range names {
+			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: cur.Namespace, Name: n}})
+		}
+	},
+}
+
+func addAll(q workqueue.TypedRateLimitingInterface[reconcile.Request], reqs []reconcile.Request) {
+	for _, r := range reqs {
+		q.Add(r)
+	}
+}
+
+// changedTargets lists the devices whose result differs between old and cur, or says that every
+// target is concerned.
+func changedTargets(old, cur *lapsv1.RotationRequest) ([]string, bool) {
+	o, c := &old.Status, &cur.Status
+	if o.Phase != c.Phase || !o.StartTime.Equal(c.StartTime) || !o.CompletionTime.Equal(c.CompletionTime) ||
+		len(o.Results) != len(c.Results) || old.Spec.DeviceName != cur.Spec.DeviceName {
+		return nil, true
+	}
+	var out []string
+	for i := range c.Results {
+		a, b := &o.Results[i], &c.Results[i]
+		if a.Device != b.Device {
+			return nil, true
+		}
+		if !sameResult(a, b) {
+			out = append(out, b.Device)
+		}
+	}
+	return out, false
+}
+
+func sameResult(a, b *lapsv1.DeviceRotationResult) bool {
+	return a.State == b.State && a.Attempts == b.Attempts && a.Message == b.Message && a.PreviousPasswordVersion == b.PreviousPasswordVersion &&
+		a.RequestedAt.Equal(b.RequestedAt) && a.WrittenAt.Equal(b.WrittenAt) && a.RotatedAt.Equal(b.RotatedAt) &&
+		a.LastFailureTime.Equal(b.LastFailureTime) && a.LastAttemptTime.Equal(b.LastAttemptTime)
 }

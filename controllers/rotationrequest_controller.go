@@ -61,8 +61,12 @@ type rotationScope struct {
 	next     []time.Time
 	// devices caches target lookups by name (nil value: not found).
 	devices map[string]*lapsv1.ManagedDevice
-	// policies caches each device's policy rotation settings by device name.
-	policies map[string]devicePolicy
+	// policies caches each device's policy rotation settings by device name, policyByName each
+	// policy read.
+	policies     map[string]devicePolicy
+	policyByName map[string]devicePolicy
+	// policyWaits holds the first wait decision of each policy in this pass.
+	policyWaits map[string]schedule.SlotDecision
 	// loads holds each policy's in-flight count and recent write times, gathered once per pass.
 	loads map[string]*policyLoad
 	// claimed lists the results (by index) whose write this pass claimed.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,8 @@ func TestRotationRequest_storedSizeAt10k(t *testing.T) {
 			if err := k8s.Create(context.Background(), live); err != nil {
 				t.Fatal(err)
 			}
+			// Gone before a later test starts a manager of shard scale.
+			t.Cleanup(func() { _ = k8s.Delete(context.Background(), live) })
 			stored[life] = live
 		}
 		before := live.DeepCopy()
@@ -228,4 +231,141 @@ func equalResult(a, b lapsv1.DeviceRotationResult) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestRotationRequest_limitsExactAt10k runs a selector request over MaxRotationTargets devices of
+// one policy (maxConcurrent 250, ratePerMinute 100) for 20 simulated minutes, a device rotating
+// 3 minutes after its write. Passes run when the reconciler asked (RequeueAfter) or when a device
+// showed a rotation (the ManagedDevice watch). From the directory's write times and the stored
+// results: no 60-second window holds more than 100 writes and the busiest holds exactly 100; at
+// most 250 devices are in flight at once and 250 is reached; each pass claims every slot free.
+func TestRotationRequest_limitsExactAt10k(t *testing.T) {
+	const maxConcurrent, rate, rotateAfter = 250, 100, 3 * time.Minute
+	n := lapsv1.MaxRotationTargets
+	p := newPolicy("base", lapsv1.PolicyRootCSP, 0, nil)
+	p.Spec.Rotation = &lapsv1.RotationSettings{MaxConcurrent: ptr.To[int32](maxConcurrent), RatePerMinute: ptr.To[int32](rate)}
+	e := bigFleet(t, n, p)
+	r := e.rotationReconciler()
+	index := map[string]int{}
+	for i := 1; i <= n; i++ {
+		index[fmt.Sprintf("srv-%05d", i)] = i
+	}
+	rotated := map[string]bool{}
+	var due time.Time
+	passes, claimingPasses := 0, 0
+	var passTime time.Duration
+	end := t0.Add(20 * time.Minute)
+	for now := t0; !now.After(end); now = now.Add(10 * time.Second) {
+		e.clock.SetTime(now)
+		evidence := false
+		for _, res := range e.request("big").Status.Results {
+			if res.WrittenAt != nil && !rotated[res.Device] && !now.Before(res.WrittenAt.Add(rotateAfter)) {
+				e.deviceRotates(index[res.Device], now)
+				rotated[res.Device], evidence = true, true
+			}
+		}
+		if evidence {
+			e.sync()
+		}
+		if !evidence && now.Before(due) {
+			continue
+		}
+		writes := len(e.dir.CallsOf("requestRotation"))
+		start := time.Now()
+		after := e.pass(r, "big")
+		passTime += time.Since(start)
+		passes++
+		due = now.Add(after)
+		if len(e.dir.CallsOf("requestRotation")) > writes {
+			claimingPasses++
+		}
+		// Every free slot was taken: the pass left no slot unclaimed while devices wait.
+		rr := e.request("big")
+		if rr.Status.Pending > 0 {
+			if inFlight := int(rr.Status.Requested); inFlight < maxConcurrent && writesInWindow(e, now) < rate {
+				t.Fatalf("%s: a pass left slots free: %d in flight, %d writes in the last minute, %d pending", now.Sub(t0), inFlight, writesInWindow(e, now), rr.Status.Pending)
+			}
+		}
+	}
+	calls := e.dir.CallsOf("requestRotation")
+	most := 0
+	for i := range calls {
+		k := 0
+		for j := i; j < len(calls) && calls[j].At.Sub(calls[i].At) < time.Minute; j++ {
+			k++
+		}
+		most = max(most, k)
+	}
+	if most != rate {
+		t.Fatalf("most writes in any minute %d, want exactly %d", most, rate)
+	}
+	// In flight from the write to the rotation, as the stored results show them.
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	rr := e.request("big")
+	for _, res := range rr.Status.Results {
+		if res.WrittenAt == nil {
+			continue
+		}
+		to := end
+		if res.RotatedAt != nil {
+			to = res.RotatedAt.Time
+		}
+		edges = append(edges, edge{res.WrittenAt.Time, 1}, edge{to, -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta
+	})
+	in, mostInFlight := 0, 0
+	for _, x := range edges {
+		in += x.delta
+		mostInFlight = max(mostInFlight, in)
+	}
+	if mostInFlight != maxConcurrent {
+		t.Fatalf("most in flight %d, want exactly %d", mostInFlight, maxConcurrent)
+	}
+	t.Logf("MEASURE %d targets, 20 simulated minutes: %d writes, %d rotated, %d passes (%d claimed writes), %.1f ms per pass",
+		n, len(calls), rr.Status.Rotated, passes, claimingPasses, float64(passTime.Milliseconds())/float64(passes))
+}
+
+// writesInWindow counts the directory writes in the minute before now (now included).
+func writesInWindow(e *env, now time.Time) int {
+	k := 0
+	for _, c := range e.dir.CallsOf("requestRotation") {
+		if c.At.After(now.Add(-time.Minute)) && !c.At.After(now) {
+			k++
+		}
+	}
+	return k
+}
+
+// TestChangedTargets: a status patch that changes a few results wakes only those devices; one
+// that changes what every target reads wakes them all.
+func TestChangedTargets(t *testing.T) {
+	base := newRequest("big", "", map[string]string{"group": "all"})
+	base.Status = lapsv1.RotationRequestStatus{Phase: lapsv1.RotationInProgress, StartTime: ptr.To(metav1.NewTime(t0)), Results: []lapsv1.DeviceRotationResult{
+		{Device: "a", State: lapsv1.DeviceRotationPending}, {Device: "b", State: lapsv1.DeviceRotationPending}, {Device: "c", State: lapsv1.DeviceRotationPending}}}
+	written := base.DeepCopy()
+	written.Status.Results[1] = lapsv1.DeviceRotationResult{Device: "b", State: lapsv1.DeviceRotationRequested, WrittenAt: ptr.To(metav1.NewTime(t0))}
+	if names, all := changedTargets(base, written); all || !slices.Equal(names, []string{"b"}) {
+		t.Fatalf("one result changed: %v all=%v", names, all)
+	}
+	if names, all := changedTargets(base, base.DeepCopy()); all || len(names) != 0 {
+		t.Fatalf("nothing changed: %v all=%v", names, all)
+	}
+	failed := written.DeepCopy()
+	failed.Status.Phase = lapsv1.RotationFailed
+	if _, all := changedTargets(written, failed); !all {
+		t.Fatal("a phase change must wake every target")
+	}
+	expanded := newRequest("big", "", map[string]string{"group": "all"})
+	if _, all := changedTargets(expanded, base); !all {
+		t.Fatal("the expansion must wake every target")
+	}
 }

@@ -36,14 +36,23 @@ func (r *RotationRequestReconciler) policyOf(ctx context.Context, s *rotationSco
 	}
 	var out devicePolicy
 	if ep := d.Status.EffectivePolicy; ep != nil {
-		var p lapsv1.LapsPolicy
-		err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ep.Name}, &p)
-		switch {
-		case err == nil:
-			out = devicePolicy{name: p.Name, rot: p.Spec.Rotation}
-		case !apierrors.IsNotFound(err):
-			return out, err
+		// Thousands of targets share a few policies: each is read once per pass.
+		byName, ok := s.policyByName[ep.Name]
+		if !ok {
+			var p lapsv1.LapsPolicy
+			err := r.Client.Get(ctx, types.NamespacedName{Namespace: d.Namespace, Name: ep.Name}, &p)
+			switch {
+			case err == nil:
+				byName = devicePolicy{name: p.Name, rot: p.Spec.Rotation}
+			case !apierrors.IsNotFound(err):
+				return out, err
+			}
+			if s.policyByName == nil {
+				s.policyByName = map[string]devicePolicy{}
+			}
+			s.policyByName[ep.Name] = byName
 		}
+		out = byName
 	}
 	s.policies[d.Name] = out
 	return out, nil
@@ -57,7 +66,8 @@ func (r *RotationRequestReconciler) loadOf(ctx context.Context, s *rotationScope
 		return l, nil
 	}
 	var reqs lapsv1.RotationRequestList
-	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.req.Namespace)); err != nil {
+	// Read only: the cache's objects are not copied (a request holds up to 10,000 results).
+	if err := r.Client.List(ctx, &reqs, client.InNamespace(s.req.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, err
 	}
 	l := &policyLoad{}
@@ -175,7 +185,18 @@ func (r *RotationRequestReconciler) reconcileSchedule(ctx context.Context, s *ro
 				in.InFlight, in.RecentWrites = load.inFlight, load.writes
 			}
 		}
-		slot := schedule.Slot(in)
+		// Within a pass a policy's slots only fill: once one device of it waits, every later one
+		// waits for the same reason (and Slot need not count the recent writes again).
+		slot, known := s.policyWaits[p.name]
+		if !known {
+			slot = schedule.Slot(in)
+			if !slot.Go() && p.rot != nil {
+				if s.policyWaits == nil {
+					s.policyWaits = map[string]schedule.SlotDecision{}
+				}
+				s.policyWaits[p.name] = slot
+			}
+		}
 		if !slot.Go() {
 			kind := waitOther
 			if slot.Wait == schedule.SlotWindow {
