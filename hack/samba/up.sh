@@ -147,7 +147,8 @@ if [[ -n "${SAMBA_COMPUTERS:-}" && "${SAMBA_COMPUTERS}" -gt 0 ]]; then
 	# objectCategory, sAMAccountType, primaryGroupID, userAccountControl: nine lists of one
 	# entry per computer) make the load quadratic. Measured on 2 shared cores: 1,000 computers
 	# cost 1.5 s of CPU into an empty OU and 12 s at 15,000 (100,000 would take over an hour);
-	# with those five attributes unindexed, 1.0 s per 1,000 throughout. So a fleet bigger than
+	# with those five attributes unindexed, 1.0 s per 1,000 at 5,000 and about 5 s at 60,000
+	# (what still grows stays indexed, probably OU=Fleet's one-level list). So a fleet bigger than
 	# one chunk is loaded with them unindexed (searchFlags bit 1 cleared in the schema) and the
 	# flags are restored before the last computer is added: that ldbadd opens the database with
 	# the restored schema, which rebuilds every index once, then adds it. The result is the

@@ -1,6 +1,7 @@
 package adtest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,7 +58,8 @@ func fixtureWeek(now time.Time) int64 {
 	return (day - day%7) * 86400
 }
 
-// cacheKey names the entry for opts: everything that shapes the tree goes into the hash.
+// cacheKey names the entry for opts: everything that shapes the tree goes into the hash. Comment
+// lines of the scripts do not (correcting a comment should not cost a 100,000-computer reload).
 func cacheKey(opts Options, scripts string, t0 int64) (key, sambaVersion string, err error) {
 	h := sha256.New()
 	for _, f := range []string{"up.sh", "lib.sh", "gen-computers.py", "laps-schema-attributes.ldif", "laps-schema-class.ldif"} {
@@ -65,6 +67,7 @@ func cacheKey(opts Options, scripts string, t0 int64) (key, sambaVersion string,
 		if err != nil {
 			return "", "", fmt.Errorf("adtest: cache key: %w", err)
 		}
+		b = withoutCommentLines(b)
 		fmt.Fprintf(h, "%s %d\n", f, len(b))
 		h.Write(b)
 	}
@@ -147,6 +150,19 @@ func cachedTree(opts Options, scripts string) (entry string, built time.Duration
 	}
 	pruneCache(opts.CacheDir, entry)
 	return entry, built, loaded, nil
+}
+
+// withoutCommentLines drops the lines whose first non-blank character is # (shell, Python and
+// LDIF comments).
+func withoutCommentLines(b []byte) []byte {
+	var out []byte
+	for line := range bytes.Lines(b) {
+		if t := bytes.TrimLeft(line, " \t"); len(t) > 0 && t[0] == '#' {
+			continue
+		}
+		out = append(out, line...)
+	}
+	return out
 }
 
 func readCacheEntry(entry string) (cacheEntry, error) {

@@ -158,3 +158,11 @@ func TestStart_bigFleetLoadRebuildsIndexes(t *testing.T) {
 		t.Errorf("load.log: want chunks of 5, 5, 1 and the last computer alone:\n%s (%v)", load, err)
 	}
 }
+
+func TestWithoutCommentLines(t *testing.T) {
+	in := "#!/usr/bin/env bash\n# a comment\n\t# indented comment\nx=1 # trailing stays\n\nldbadd \"$F\"\n"
+	want := "x=1 # trailing stays\n\nldbadd \"$F\"\n"
+	if got := string(withoutCommentLines([]byte(in))); got != want {
+		t.Errorf("withoutCommentLines = %q, want %q", got, want)
+	}
+}
