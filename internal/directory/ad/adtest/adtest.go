@@ -124,6 +124,19 @@ func Start(opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
+	// With a cache, build (or wait for) the entry before making the DC's directory, so that an
+	// interrupted build leaves no empty directory behind.
+	var (
+		entry string
+		built time.Duration
+		info  cacheEntry
+	)
+	if opts.CacheDir != "" {
+		if entry, built, info, err = cachedTree(opts, scripts); err != nil {
+			unlockSMB(lock)
+			return nil, err
+		}
+	}
 	dir, err := os.MkdirTemp("", "fleetlaps-samba-")
 	if err != nil {
 		unlockSMB(lock)
@@ -143,16 +156,10 @@ func Start(opts Options) (*Server, error) {
 		fromCache   *cacheEntry
 	)
 	if opts.CacheDir != "" {
-		var entry string
-		var built time.Duration
-		var info cacheEntry
-		entry, built, info, err = cachedTree(opts, scripts)
-		if err == nil {
-			load, fromCache = built, &info
-			if err = copyTree(entry, dir); err == nil {
-				if out, stderr, err = run(exec.Command("bash", filepath.Join(scripts, "relocate.sh"), dir)); err != nil {
-					err = fmt.Errorf("adtest: relocate.sh: %v\n%s", err, stderr)
-				}
+		load, fromCache = built, &info
+		if err = copyTree(entry, dir); err == nil {
+			if out, stderr, err = run(exec.Command("bash", filepath.Join(scripts, "relocate.sh"), dir)); err != nil {
+				err = fmt.Errorf("adtest: relocate.sh: %v\n%s", err, stderr)
 			}
 		}
 		if err != nil {
