@@ -52,7 +52,7 @@ func (r benchRow) figures() []benchFigure {
 		{"etcd database size / in use", fmt.Sprintf("%s / %s", gib(r.EtcdDB.DBSize), gib(r.EtcdDB.DBSizeInUse)), "", ""},
 		{"directory sync, first full pass: round trips", fmt.Sprint(r.FirstSyncRoundTrips), fmt.Sprintf("= ceil(N/page) = %d", pages), fmt.Sprintf("page %d", r.PageSize)},
 		{"directory sync in the window: round trips per sync (mean)", fmt.Sprintf("%.2f over %.0f syncs", r.RoundTripsPerSync, r.Syncs), "1 per page of changes", "incremental passes; a full pass every simulated hour"},
-		{"manager apiserver writes per simulated hour", fmt.Sprintf("%.0f (%s)", r.WritesPerSimHour, strings.Join(kinds, ", ")), "= rotations (0 per sync cycle)", fmt.Sprintf("%.0f rotations per simulated hour", r.RotationsPerSimHour)},
+		{"controller apiserver writes per simulated hour", fmt.Sprintf("%.0f (%s)", r.WritesPerSimHour, strings.Join(kinds, ", ")), "= rotations (0 per sync cycle)", fmt.Sprintf("%.0f rotations per simulated hour", r.RotationsPerSimHour)},
 		{"report API status.agent writes per simulated hour", fmt.Sprintf("%.0f", r.AgentWritesPerHour), "<= heartbeats + rotations", fmt.Sprintf("%.0f heartbeats (N / %s)", r.HeartbeatsPerHour, agentHeartbeat)},
 		{"RotationRequest create -> directory write p50 / p99", fmt.Sprintf("%.3f s / %.3f s", r.LatencyP50, r.LatencyP99), "p99 <= 2 s", fmt.Sprintf("%d requests, one at a time, fleet running", benchProbes)},
 		{"selector request: most writes in any minute", fmt.Sprint(sel.MaxWritesInMinute), fmt.Sprintf("= ratePerMinute %d", sel.RatePerMinute), fmt.Sprintf("%d targets, %d written, %d rotated in %.0f simulated min", sel.Targets, sel.Written, sel.Rotated, sel.SimulatedMinutes)},
