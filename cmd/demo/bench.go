@@ -36,6 +36,9 @@ const (
 	benchWarmup  = time.Hour // simulated: syncs and agent reports after the start-up wave
 	benchProbes  = 20        // single-device RotationRequests timed from create to directory write
 	benchBlobLen = 64        // opaque blob bytes per password (the default 1200 would dominate the world's heap)
+	// benchMaxEvents bounds each simulated device's event log: the agents report the newest
+	// event of each ID, and 64 events a device were a third of the simulation's heap.
+	benchMaxEvents = 16
 	// benchPasswordAgeDays is every bench policy's password age: a realistic 30 days, so the
 	// steady rate is N/30 rotations a day.
 	benchPasswordAgeDays = 30
@@ -282,7 +285,7 @@ func benchOne(o options, n int, out *os.File) error {
 	defer os.RemoveAll(dir)
 	clk := simclock.NewStopped(time.Now().UTC().Truncate(time.Minute), o.benchSpeed)
 	w, err := startWorldWith(ctx, n, o.seed, clk, dir, channelInProcess,
-		fleetShape{tiers: benchTiers(n), blobSize: benchBlobLen, spreadBackups: true})
+		fleetShape{tiers: benchTiers(n), blobSize: benchBlobLen, maxEvents: benchMaxEvents, spreadBackups: true})
 	if err != nil {
 		return err
 	}

@@ -159,6 +159,8 @@ type fleetShape struct {
 	tiers []tier
 	// blobSize is the size of the devices' opaque password blobs (0: the simulator's default).
 	blobSize int
+	// maxEvents bounds each device's event log (0: the simulator's default).
+	maxEvents int
 	// spreadBackups backs every device up at start, as of a time spread evenly over its
 	// policy's password age, as on a fleet that has been running for a while (false: devices
 	// make their first backup at their first processing cycle, all in the first hour).
@@ -189,7 +191,7 @@ func startWorldWith(ctx context.Context, n int, seed uint64, clk *simclock.Scale
 	default:
 		return nil, fmt.Errorf("--device-channel must be %s or %s", channelInProcess, channelLDAP)
 	}
-	w := &world{con: newConsole(os.Stdout, false), clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: shape.blobSize}, devDir,
+	w := &world{con: newConsole(os.Stdout, false), clock: clk, dir: dir, fleet: fleetsim.New(fleetsim.Config{Seed: seed, BlobSize: shape.blobSize, MaxEvents: shape.maxEvents}, devDir,
 		ldapserver.Identity{DN: writer.DN, Role: ldapserver.RoleDevice}, clk)}
 	w.closers = closers
 	tiers := shape.tiers
