@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync/atomic"
@@ -24,6 +23,7 @@ import (
 	"github.com/fleetlaps/fleetlaps/internal/adsyntax"
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad"
 	"github.com/fleetlaps/fleetlaps/internal/directory/ad/adtest"
+	"github.com/fleetlaps/fleetlaps/internal/footprint"
 	"github.com/fleetlaps/fleetlaps/internal/metrics"
 )
 
@@ -371,12 +371,10 @@ func processTreeMemory(pid int) (rss, peak int64) {
 		return 0, 0
 	}
 	for _, p := range processTree(pid) {
-		b, err := os.ReadFile(filepath.Join("/proc", fmt.Sprint(p), "status"))
-		if err != nil {
-			continue
+		if m, err := footprint.ReadProcessMemory(p); err == nil {
+			rss += m.RSS
+			peak += m.PeakRSS
 		}
-		rss += statusKiB(b, "VmRSS:") * 1024
-		peak += statusKiB(b, "VmHWM:") * 1024
 	}
 	return rss, peak
 }

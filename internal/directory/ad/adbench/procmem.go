@@ -1,7 +1,6 @@
 package adbench
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,18 +26,4 @@ func processTree(pid int) []int {
 		}
 	}
 	return out
-}
-
-// statusKiB reads one "Key:   123 kB" line of /proc/PID/status.
-func statusKiB(status []byte, key string) int64 {
-	for line := range bytes.Lines(status) {
-		if rest, ok := bytes.CutPrefix(line, []byte(key)); ok {
-			f := strings.Fields(string(rest))
-			if len(f) > 0 {
-				n, _ := strconv.ParseInt(f[0], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
 }
